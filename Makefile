@@ -1,0 +1,33 @@
+# jobctl — everyday commands. `make test` needs nothing but Python 3.11 and the PostgreSQL 15
+# binaries: it makes the virtualenv, starts a throwaway PostgreSQL, runs everything, stops it.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DATABASE ?=
+
+.PHONY: venv test lint typecheck pytest clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check jobctl tests
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+# The whole suite on both backends against a fresh PostgreSQL cluster, stopped however pytest ends.
+pytest: venv
+	$(PY) tests/pgcluster.py run -- $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""jobctl: database-backed background jobs for Python (PostgreSQL or SQLite, no broker).
+
+Light on purpose: importing jobctl loads no Textual and no typer.
+"""
+
+from __future__ import annotations
+
+from jobctl.arguments import register_locator
+from jobctl.current import current
+from jobctl.db import configure, using
+from jobctl.errors import (
+    ConfigError,
+    DatabaseError,
+    JobClassError,
+    JobctlError,
+    JobNotFound,
+    RecordNotFound,
+    SchemaOutdated,
+    SerializationError,
+)
+from jobctl.info import ErrorInfo, JobInfo, Progress
+from jobctl.job import ConfiguredJob, Job, JobHandle, RetryOn, count, get_job, perform_all_later
+from jobctl.later import later
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "ConfiguredJob",
+    "DatabaseError",
+    "ErrorInfo",
+    "Job",
+    "JobClassError",
+    "JobHandle",
+    "JobInfo",
+    "JobNotFound",
+    "JobctlError",
+    "Progress",
+    "RecordNotFound",
+    "RetryOn",
+    "SchemaOutdated",
+    "SerializationError",
+    "__version__",
+    "configure",
+    "count",
+    "current",
+    "get_job",
+    "later",
+    "perform_all_later",
+    "register_locator",
+    "using",
+]

@@ -1,0 +1,110 @@
+"""The `jobctl` command: a typer app whose every error is one line on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from jobctl import __version__
+from jobctl.commands import enqueue as enqueue_cmd
+from jobctl.commands.common import GLOBALS
+from jobctl.errors import JobctlError
+
+app = typer.Typer(
+    name="jobctl",
+    help="Database-backed background jobs: run workers, inspect and steer queues.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(enqueue_cmd.db_app, name="db")
+app.command("enqueue")(enqueue_cmd.enqueue)
+
+GLOBAL_VALUE_OPTIONS = ("--database", "--config")
+GLOBAL_FLAGS = ("--debug",)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"jobctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _globals(
+    database: Annotated[
+        str | None, typer.Option(metavar="URL", help="Database URL (else JOBCTL_DATABASE_URL, config, DATABASE_URL).")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option(metavar="PATH", help="Queue config (else JOBCTL_CONFIG, config/queue.yml).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Global options, accepted before or after the verb."""
+    GLOBALS.database = database
+    GLOBALS.config = config
+    GLOBALS.debug = debug
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Move global options found anywhere (before `--`) to the front, so they work after the verb too."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_VALUE_OPTIONS:
+            if "=" in arg:
+                front.append(arg)
+            else:
+                front.extend(argv[i : i + 2])
+                i += 1
+        elif arg in GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app and map every error to one line and an exit code."""
+    args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
+    debug = "--debug" in args
+    # Job classes and commands are the application's: import them from where jobctl runs.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        result = app(args=args, prog_name="jobctl", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.TyperException as exc:  # usage errors: one line, no usage block, no panel
+        if debug:
+            traceback.print_exc()
+        print(f"jobctl: {exc.format_message()}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        print("jobctl: aborted", file=sys.stderr)
+        return 1
+    except JobctlError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"jobctl: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The CLI's verbs, one module per group; `jobctl.cli` assembles them."""

@@ -1,0 +1,111 @@
+"""Which database jobctl talks to: `configure()`, `using()`, and the per-process store."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from jobctl import urls
+from jobctl.store.base import Store
+
+_configured_url: str | None = None
+_config_path: str | None = None
+_store: Store | None = None
+_store_pid = 0
+_lock = threading.Lock()
+# Stores inherited over fork: their sockets belong to the parent, so the child must never
+# close them (a psycopg close would end the parent's session). Kept here, never collected.
+_inherited: list[Store] = []
+_using: ContextVar[Any] = ContextVar("jobctl_using", default=None)
+
+
+def configure(*, database_url: str | None = None, config: str | None = None) -> None:
+    """Set the database URL (wins over every other source) and/or the queue config path."""
+    global _configured_url, _config_path
+    with _lock:
+        _configured_url = database_url
+        _config_path = config
+        _drop_store(close=True)
+
+
+def resolve_url(cli_url: str | None = None) -> urls.DatabaseURL:
+    """The URL to use, first found wins: configure()/--database, JOBCTL_DATABASE_URL, `database:`
+    in the queue config, DATABASE_URL, then `sqlite:///jobctl.sqlite3`."""
+    for candidate in (cli_url, _configured_url, os.environ.get("JOBCTL_DATABASE_URL")):
+        if candidate:
+            return urls.parse(candidate)
+    from_config = _config_database()
+    if from_config:
+        return urls.parse(from_config)
+    return urls.parse(os.environ.get("DATABASE_URL") or urls.DEFAULT_URL)
+
+
+def _config_database() -> str | None:
+    from jobctl.config import load_queue_config
+
+    explicit = _config_path is not None
+    return load_queue_config(_config_path, explicit=explicit).database
+
+
+def open_store(url: urls.DatabaseURL) -> Store:
+    """A new store for a URL (the caller owns and closes it)."""
+    if url.backend == "postgresql":
+        from jobctl.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    from jobctl.store.sqlite import SqliteStore
+
+    return SqliteStore(url)
+
+
+def get_store() -> Store:
+    """This process's store, opened on first use and again after a fork."""
+    global _store, _store_pid
+    with _lock:
+        if _store is None or _store_pid != os.getpid():
+            _store = open_store(resolve_url())
+            _store_pid = os.getpid()
+        return _store
+
+
+def _drop_store(*, close: bool) -> None:
+    global _store
+    if _store is not None:
+        if close and _store_pid == os.getpid():
+            _store.close()
+        else:
+            _inherited.append(_store)
+    _store = None
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+    _drop_store(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@contextmanager
+def using(conn: Any) -> Iterator[Any]:
+    """Enqueue through the caller's own connection: jobs exist iff the caller's transaction commits.
+
+    `conn` is a psycopg Connection (PostgreSQL) or a sqlite3.Connection (SQLite) to jobctl's
+    own database; a connection to another database raises ValueError.
+    """
+    get_store().check_connection(conn)
+    token = _using.set(conn)
+    try:
+        yield conn
+    finally:
+        _using.reset(token)
+
+
+def current_connection() -> Any:
+    """The connection of the innermost `using()` block, or None."""
+    return _using.get()

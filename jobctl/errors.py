@@ -1,0 +1,51 @@
+"""One exception hierarchy; each error knows the exit code the CLI uses for it."""
+
+from __future__ import annotations
+
+
+class JobctlError(Exception):
+    """Base of every error jobctl raises on purpose; its message is one line users can act on."""
+
+    exit_code: int = 1
+
+
+class ConfigError(JobctlError):
+    """A config file, a schedule or an option value is wrong (file, key path, what was expected)."""
+
+    exit_code = 1
+
+
+class UsageError(JobctlError):
+    """The command line itself is wrong."""
+
+    exit_code = 2
+
+
+class JobNotFound(JobctlError):
+    """An ID names no job."""
+
+    exit_code = 3
+
+
+class DatabaseError(JobctlError):
+    """The database is unreachable or its URL is unusable (the password is never in the message)."""
+
+    exit_code = 69
+
+
+class SchemaOutdated(JobctlError):
+    """The database schema is older than this jobctl; `jobctl db migrate` upgrades it."""
+
+    exit_code = 1
+
+
+class SerializationError(JobctlError, TypeError):
+    """An argument cannot be stored as JSON; raised at enqueue time, naming the argument."""
+
+
+class RecordNotFound(JobctlError):
+    """A record passed to a job no longer exists when the job runs."""
+
+
+class JobClassError(JobctlError):
+    """A class path does not name an importable subclass of `jobctl.Job`."""

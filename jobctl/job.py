@@ -1,0 +1,313 @@
+"""Defining jobs: the `Job` base class, per-call options, enqueueing and running inline."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import logging
+import numbers
+import random
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Literal
+
+from jobctl import arguments, db
+from jobctl.current import current
+from jobctl.errors import JobClassError, JobNotFound
+from jobctl.info import JobInfo
+from jobctl.store.base import NewJob
+
+Wait = float | int | str | Callable[[int], float]
+
+
+class RetryOn:
+    """Retry a job when it raises one of `exception_types`.
+
+    `attempts` counts runs in total (3 means three runs) or is `"unlimited"`; `wait` is seconds,
+    a callable `executions -> seconds`, or `"polynomially_longer"` (executions⁴ + 2 s plus up
+    to `jitter` × executions⁴ random); `queue`/`priority` move the retries elsewhere.
+    """
+
+    def __init__(
+        self,
+        *exception_types: type[BaseException],
+        wait: Wait = 3,
+        attempts: int | Literal["unlimited"] = 5,
+        jitter: float = 0.15,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> None:
+        self.exception_types = exception_types or (Exception,)
+        for exc_type in self.exception_types:
+            if not (isinstance(exc_type, type) and issubclass(exc_type, BaseException)):
+                raise TypeError(f"RetryOn: {exc_type!r} is not an exception class")
+        if wait == "exponentially_longer":
+            wait = "polynomially_longer"
+        if isinstance(wait, str) and wait != "polynomially_longer":
+            raise ValueError(f"RetryOn: wait={wait!r} (expected seconds, a callable or 'polynomially_longer')")
+        if attempts != "unlimited" and (not isinstance(attempts, int) or attempts < 1):
+            raise ValueError(f"RetryOn: attempts={attempts!r} (expected a positive integer or 'unlimited')")
+        self.wait = wait
+        self.attempts = attempts
+        self.jitter = jitter
+        self.queue = queue
+        self.priority = priority
+
+    def matches(self, exc: BaseException) -> bool:
+        """Whether this rule handles `exc`."""
+        return isinstance(exc, self.exception_types)
+
+    def exhausted(self, executions: int) -> bool:
+        """True when `executions` runs used up the attempts."""
+        return self.attempts != "unlimited" and executions >= self.attempts
+
+    def delay(self, executions: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before the run after run number `executions`."""
+        if callable(self.wait):
+            return float(self.wait(executions))
+        if self.wait == "polynomially_longer":
+            base = executions**4
+            return base + 2 + (rng or random).random() * self.jitter * base
+        return float(self.wait)
+
+    def __repr__(self) -> str:
+        names = ", ".join(t.__name__ for t in self.exception_types)
+        return f"RetryOn({names}, wait={self.wait!r}, attempts={self.attempts!r})"
+
+
+def job_class_path(cls: type) -> str:
+    """`module:QualName` of a job class."""
+    return arguments.class_path(cls)
+
+
+def load_job_class(path: str) -> type[Job]:
+    """Import a job class by path; anything that is not a `jobctl.Job` subclass is refused."""
+    try:
+        obj = arguments.import_path(path)
+    except (ImportError, AttributeError) as exc:
+        raise JobClassError(f"job class {path!r} cannot be imported: {exc}") from None
+    if not (isinstance(obj, type) and issubclass(obj, Job)):
+        raise JobClassError(f"{path!r} is not a subclass of jobctl.Job; it will not be run")
+    return obj
+
+
+class JobHandle:
+    """What `perform_later` returns: the job's `id`, and its `state` read fresh on each access."""
+
+    def __init__(self, job_id: int, created: bool = True, conn: Any = None) -> None:
+        self.id = job_id
+        """The job's id."""
+        self.created = created
+        """False when an active job with the same unique key was returned instead of a new one."""
+        self._conn = conn
+
+    @property
+    def state(self) -> str:
+        """The job's state now (through the caller's connection when enqueued inside `using`)."""
+        conn = self._conn if self._conn is not None and not _closed(self._conn) else None
+        state = db.get_store().job_state(self.id, conn)
+        if state is None:
+            raise JobNotFound(f"job {self.id} does not exist")
+        return state
+
+    def info(self) -> JobInfo:
+        """Everything about the job, read fresh."""
+        return get_job(self.id)
+
+    def __repr__(self) -> str:
+        return f"<JobHandle id={self.id}>"
+
+
+def _closed(conn: Any) -> bool:
+    return bool(getattr(conn, "closed", False))
+
+
+class ConfiguredJob:
+    """A job class with per-call options; from `Job.set(...)`."""
+
+    def __init__(self, job_class: type[Job], options: dict[str, Any]) -> None:
+        self.job_class = job_class
+        self.options = options
+
+    def perform_later(self, *args: Any, **kwargs: Any) -> JobHandle:
+        """Enqueue with these options."""
+        return self(*args, **kwargs).enqueue()
+
+    def perform_now(self, *args: Any, **kwargs: Any) -> Any:
+        """Run inline (options other than arguments do not apply)."""
+        return self.job_class.perform_now(*args, **kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Job:
+        """A job instance with these options, e.g. for `jobctl.perform_all_later`."""
+        job = self.job_class(*args, **kwargs)
+        job._options = dict(self.options)
+        return job
+
+
+def _seconds(value: Any, name: str) -> float:
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    raise TypeError(f"{name}= expects a timedelta or a number of seconds, got {value!r}")
+
+
+class Job:
+    """Base class of every job: set `queue`, `priority`, `retry_on`, `discard_on`; write `perform`."""
+
+    queue: ClassVar[str] = "default"
+    priority: ClassVar[int] = 0
+    retry_on: ClassVar[Sequence[RetryOn]] = ()
+    discard_on: ClassVar[Sequence[type[BaseException]]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = args
+        self._kwargs = kwargs
+        self._options: dict[str, Any] = {}
+        self.job_id: int | None = None
+        """The job's id (None when run with perform_now)."""
+        self.executions = 0
+        """1 on the first run, 2 on the first retry, …"""
+        self.last_progress: tuple[float, float | None, str | None] | None = None
+        self._progress_sink: Callable[[Job, float, float | None, str | None], None] | None = None
+
+    def perform(self, *args: Any, **kwargs: Any) -> Any:
+        """The work (a thin call into application code). May be `async def`."""
+        raise NotImplementedError(f"{type(self).__qualname__}.perform is not defined")
+
+    # -- inside perform -------------------------------------------------------------------
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger for the job's own messages."""
+        return logging.getLogger(f"jobctl.job.{type(self).__qualname__}")
+
+    def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Record progress, shown live by `jobctl show` and the monitor."""
+        self.last_progress = (done, total, message)
+        if self._progress_sink is not None:
+            self._progress_sink(self, done, total, message)
+
+    # -- enqueueing -----------------------------------------------------------------------
+
+    @classmethod
+    def set(
+        cls,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        wait: dt.timedelta | float | None = None,
+        wait_until: dt.datetime | None = None,
+        key: str | None = None,
+    ) -> ConfiguredJob:
+        """Per-call options: `Job.set(queue="low", wait=60).perform_later(...)`."""
+        options: dict[str, Any] = {}
+        if queue is not None:
+            if not isinstance(queue, str) or not queue:
+                raise ValueError(f"queue= expects a non-empty string, got {queue!r}")
+            options["queue"] = queue
+        if priority is not None:
+            if not isinstance(priority, int) or isinstance(priority, bool):
+                raise TypeError(f"priority= expects an integer, got {priority!r}")
+            options["priority"] = priority
+        if wait is not None:
+            options["delay"] = _seconds(wait, "wait")
+        if wait_until is not None:
+            if not isinstance(wait_until, dt.datetime) or wait_until.tzinfo is None:
+                raise TypeError(f"wait_until= expects an aware datetime, got {wait_until!r}")
+            options["run_at"] = wait_until
+        if key is not None:
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"key= expects a non-empty string, got {key!r}")
+            options["key"] = key
+        return ConfiguredJob(cls, options)
+
+    @classmethod
+    def perform_later(cls, *args: Any, **kwargs: Any) -> JobHandle:
+        """Enqueue the job; returns a handle with `.id` and `.state`."""
+        return cls(*args, **kwargs).enqueue()
+
+    @classmethod
+    def perform_now(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run the job inline, in this process, with the same argument rules as the worker."""
+        stored = arguments.dump_arguments(args, kwargs)
+        loaded_args, loaded_kwargs = arguments.load_arguments(stored)
+        job = cls(*loaded_args, **loaded_kwargs)
+        job.executions = 1
+        return job.execute()
+
+    def to_new_job(self) -> NewJob:
+        """The row to insert: arguments serialised now, so errors surface at enqueue time."""
+        cls = type(self)
+        opts = self._options
+        queue = opts.get("queue", cls.queue)
+        priority = opts.get("priority", cls.priority)
+        return NewJob(
+            class_path=job_class_path(cls),
+            queue=queue,
+            priority=priority,
+            arguments=arguments.dump_arguments(self._args, self._kwargs),
+            key=opts.get("key"),
+            delay=opts.get("delay", 0.0),
+            run_at=opts.get("run_at"),
+        )
+
+    def enqueue(self) -> JobHandle:
+        """Insert this job instance; see `perform_later`."""
+        row = self.to_new_job()
+        conn = db.current_connection()
+        inserted = db.get_store().insert_job(row, conn)
+        self.job_id = inserted.id
+        return JobHandle(inserted.id, inserted.created, conn)
+
+    # -- running --------------------------------------------------------------------------
+
+    def execute(self) -> Any:
+        """Run `perform` with fresh `jobctl.current`; awaits an `async def perform`."""
+        current.reset()
+        result = self.perform(*self._args, **self._kwargs)
+        if inspect.isawaitable(result):
+            return _run_coroutine(result)
+        return result
+
+
+def _run_coroutine(awaitable: Any) -> Any:
+    async def runner() -> Any:
+        return await awaitable
+
+    return asyncio.run(runner())
+
+
+def build_job(class_path: str, stored_arguments: Any) -> Job:
+    """A job instance from a stored row: the class must be a `jobctl.Job`, arguments are decoded."""
+    cls = load_job_class(class_path)
+    args, kwargs = arguments.load_arguments(stored_arguments)
+    return cls(*args, **kwargs)
+
+
+def perform_all_later(jobs: Iterable[Job]) -> int:
+    """Enqueue many jobs in one transaction and as few round trips as the backend allows.
+
+    Returns how many jobs were created (a job whose unique key is held is not created).
+    """
+    rows = [job.to_new_job() for job in jobs]
+    if not rows:
+        return 0
+    return db.get_store().insert_jobs(rows, db.current_connection())
+
+
+def count(state: str | None = None, queue: str | None = None) -> int:
+    """How many jobs, optionally of one state and/or queue (the seed's "check queue")."""
+    from jobctl.info import STATES
+
+    if state is not None and state not in STATES:
+        raise ValueError(f"state={state!r} (expected one of {', '.join(STATES)})")
+    return db.get_store().count(state, queue)
+
+
+def get_job(job_id: int) -> JobInfo:
+    """A frozen `JobInfo`; raises `JobNotFound` for an unknown id."""
+    info = db.get_store().get_job(job_id, db.current_connection())
+    if info is None:
+        raise JobNotFound(f"job {job_id} does not exist")
+    return info

@@ -1,0 +1,177 @@
+"""The PostgreSQL backend (psycopg 3): the only module that talks to PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from jobctl.errors import DatabaseError
+from jobctl.info import ErrorInfo, JobInfo, Progress
+from jobctl.store import queries
+from jobctl.store.base import Inserted, NewJob, Store
+from jobctl.urls import DatabaseURL, scrub
+
+CONNECT_TIMEOUT = 5
+# Two hosts running `db migrate` at once serialise on this advisory lock.
+MIGRATION_LOCK = 0x6A6F6263746C  # "jobctl"
+Q = queries.load("postgres")
+
+
+def connect(url: DatabaseURL, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """Open a connection, turning every failure into one line without the password."""
+    try:
+        return psycopg.connect(url.target, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
+    except (psycopg.Error, ValueError) as exc:
+        raise DatabaseError(f"cannot connect to {url.redacted}: {scrub(str(exc), url)}") from None
+
+
+class PostgresStore(Store):
+    """Jobs in a PostgreSQL database."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.RLock()
+        self._identity: str | None = None
+
+    @contextmanager
+    def _own(self) -> Iterator[psycopg.Connection[Any]]:
+        """The store's own autocommit connection, reopened after a failure."""
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self.url)
+            try:
+                yield self._conn
+            except psycopg.OperationalError as exc:
+                self._conn.close()
+                self._conn = None
+                raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
+
+    @contextmanager
+    def _conn_for(self, conn: Any) -> Iterator[psycopg.Connection[Any]]:
+        if conn is not None:
+            yield conn
+        else:
+            with self._own() as own:
+                yield own
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self._own() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS jobctl_migrations (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM jobctl_migrations")}
+            for version, name, sql in queries.migrations("postgres"):
+                if version in done:
+                    continue
+                conn.execute(sql.encode())
+                conn.execute("INSERT INTO jobctl_migrations (version, name) VALUES (%s, %s)", (version, name))
+                applied.append(f"{version:04d}_{name}")
+        return applied
+
+    def schema_version(self) -> tuple[int, int]:
+        latest = queries.migrations("postgres")[-1][0]
+        with self._own() as conn:
+            exists = conn.execute("SELECT to_regclass('jobctl_migrations') IS NOT NULL").fetchone()
+            if not exists or not exists[0]:
+                return 0, latest
+            row = conn.execute("SELECT COALESCE(max(version), 0) FROM jobctl_migrations").fetchone()
+        return (int(row[0]) if row else 0), latest
+
+    def _database_identity(self, conn: psycopg.Connection[Any]) -> str:
+        row = conn.execute(Q["database_identity"]).fetchone()
+        return str(row[0]) if row else ""
+
+    def check_connection(self, conn: Any) -> None:
+        if not isinstance(conn, psycopg.Connection):
+            raise ValueError(f"jobctl uses PostgreSQL here; using() needs a psycopg Connection, got {type(conn)!r}")
+        if self._identity is None:
+            with self._own() as own:
+                self._identity = self._database_identity(own)
+        if self._database_identity(conn) != self._identity:
+            raise ValueError(f"the connection given to using() is not to jobctl's database {self.url.redacted}")
+
+    # -- enqueue --------------------------------------------------------------------------
+
+    def insert_job(self, job: NewJob, conn: Any = None) -> Inserted:
+        params = {"queue": job.queue, "class": job.class_path, "priority": job.priority,
+                  "arguments": job.arguments, "key": job.key, "run_at": job.run_at, "delay": job.delay}
+        with self._conn_for(conn) as c:
+            for _ in range(10):
+                row = c.execute(Q["insert_job"], params).fetchone()
+                if row is not None:
+                    return Inserted(row[0], row[1], True)
+                # An active job holds the key; it may finish before we read it, then insert again.
+                found = c.execute(Q["find_active_by_key"], {"key": job.key}).fetchone()
+                if found is not None:
+                    return Inserted(found[0], found[1], False)
+        raise DatabaseError(f"could not insert a job with key {job.key!r}: the key kept changing hands")
+
+    def insert_jobs(self, jobs: Sequence[NewJob], conn: Any = None) -> int:
+        plain = [j for j in jobs if j.plain]
+        other = [j for j in jobs if not j.plain]
+        with self._conn_for(conn) as c:
+            if conn is None:
+                with c.transaction():
+                    return self._insert_jobs(c, plain, other)
+            return self._insert_jobs(c, plain, other)
+
+    def _insert_jobs(self, c: psycopg.Connection[Any], plain: list[NewJob], other: list[NewJob]) -> int:
+        created = 0
+        if plain:
+            with c.cursor() as cur, cur.copy(Q["copy_jobs"]) as copy:
+                for j in plain:
+                    copy.write_row((j.queue, j.class_path, j.priority, "ready", j.arguments))
+            created += len(plain)
+            c.execute(Q["notify_queues"], {"queues": sorted({j.queue for j in plain})})
+        if other:
+            row = c.execute(Q["insert_jobs"], {
+                "queues": [j.queue for j in other],
+                "classes": [j.class_path for j in other],
+                "priorities": [j.priority for j in other],
+                "arguments": [j.arguments for j in other],
+                "keys": [j.key for j in other],
+                "run_ats": [j.run_at for j in other],
+                "delays": [j.delay for j in other],
+            }).fetchone()
+            created += int(row[0]) if row else 0
+        return created
+
+    # -- inspection -----------------------------------------------------------------------
+
+    def job_state(self, job_id: int, conn: Any = None) -> str | None:
+        with self._conn_for(conn) as c:
+            row = c.execute(Q["job_state"], {"id": job_id}).fetchone()
+        return str(row[0]) if row else None
+
+    def get_job(self, job_id: int, conn: Any = None) -> JobInfo | None:
+        with self._conn_for(conn) as c:
+            row = c.execute(Q["get_job"], {"id": job_id}).fetchone()
+            if row is None:
+                return None
+            errors = tuple(ErrorInfo(*e) for e in c.execute(Q["job_errors"], {"id": job_id}))
+            prog = c.execute(Q["job_progress"], {"id": job_id}).fetchone()
+        (id_, cls, queue, priority, state, arguments, attempts, crashes, key,
+         enqueued_at, scheduled_at, claimed_at, finished_at, _process) = row
+        return JobInfo(id_, cls, queue, priority, state, arguments, attempts, crashes, errors, key,
+                       Progress(*prog) if prog else None, enqueued_at, scheduled_at, claimed_at, finished_at)
+
+    def count(self, state: str | None = None, queue: str | None = None) -> int:
+        with self._own() as c:
+            row = c.execute(Q["count_jobs"], {"state": state, "queue": queue}).fetchone()
+        return int(row[0]) if row else 0

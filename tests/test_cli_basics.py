@@ -1,0 +1,100 @@
+"""The `jobctl` command as a user runs it: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jobctl
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBCTL_", "DATABASE_URL"))}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "jobctl.cli", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_verbs() -> None:
+    out = run("--help")
+    assert out.returncode == 0
+    assert "enqueue" in out.stdout and "db" in out.stdout and "--database" in out.stdout
+
+
+def test_usage_error_is_one_line_exit_2() -> None:
+    out = run("enqueue", "--nope")
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("jobctl: ")
+    assert "Traceback" not in out.stderr and "╭" not in out.stderr
+    out = run("frobnicate")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+
+
+def test_bad_url_exits_69_without_password() -> None:
+    for url in ("postgresql://bob:hunter2@127.0.0.1:1/app", "mysql://bob:hunter2@h/app"):
+        out = run("db", "migrate", "--database", url)
+        assert out.returncode == 69, out.stderr
+        assert "hunter2" not in out.stderr and out.stderr.count("\n") == 1
+        assert out.stdout == ""
+
+
+def test_env_url_is_used_and_never_printed(tmp_path: Path) -> None:
+    out = run("db", "migrate", env={"JOBCTL_DATABASE_URL": "postgresql://bob:hunter2@127.0.0.1:1/x"})
+    assert out.returncode == 69 and "hunter2" not in out.stderr and "bob:***@" in out.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migrate_and_enqueue(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
+    first = run("db", "migrate", "--json", "--database", url)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["version"] == 1
+    again = run("--database", url, "db", "migrate")
+    assert again.returncode == 0 and "up to date" in again.stderr
+
+    out = run("enqueue", "tests.jobs_for_tests:Mailer", '["ann@example.com"]', "--priority", "2",
+              "--json", "--database", url)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["matched"] == 1 and result["changed"] == 1 and result["state"] == "ready"
+    jobctl.configure(database_url=url)
+    try:
+        info = jobctl.get_job(result["ids"][0])
+        assert (info.class_path, info.queue, info.priority) == ("tests.jobs_for_tests:Mailer", "mailers", 2)
+        assert info.arguments["args"] == ["ann@example.com"]
+        kw = run("enqueue", "tests.jobs_for_tests.Echo", '{"n": 1}', "--wait", "5m", "--queue", "q",
+                 "--database", url)
+        assert kw.returncode == 0 and "scheduled" in kw.stderr
+        assert jobctl.count(state="scheduled", queue="q") == 1
+    finally:
+        jobctl.configure(database_url=None)
+
+
+@pytest.mark.parametrize(("args", "code", "text"), [
+    (("os:system", '["true"]'), 2, "is not a subclass of jobctl.Job"),
+    (("nope.mod:Job",), 2, "cannot be imported"),
+    (("tests.jobs_for_tests:Echo", "[1,"), 2, "ARGS_JSON: not JSON"),
+    (("tests.jobs_for_tests:Echo", "3"), 2, "expected a JSON list or object"),
+    (("tests.jobs_for_tests:Echo", "[]", "--wait", "soon"), 1, "--wait: expected a duration"),
+])
+def test_enqueue_bad_input_changes_nothing(sqlite_url: str, args: tuple[str, ...], code: int, text: str) -> None:
+    out = run("enqueue", *args, "--database", sqlite_url)
+    assert out.returncode == code, out.stderr
+    assert text in out.stderr and out.stderr.count("\n") == 1
+    jobctl.configure(database_url=sqlite_url)
+    try:
+        assert jobctl.count() == 0
+    finally:
+        jobctl.configure(database_url=None)
+
+
+def test_debug_shows_traceback() -> None:
+    out = run("db", "migrate", "--database", "mysql://x/y", "--debug")
+    assert out.returncode == 69 and "Traceback" in out.stderr

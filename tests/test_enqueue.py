@@ -1,0 +1,242 @@
+"""The library API on both backends: enqueue, unique keys, transactions, inspection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+
+import jobctl
+from jobctl import db
+from jobctl.job import build_job
+from tests.conftest import raw_connect
+from tests.jobs_for_tests import AsyncDouble, Echo, Mailer
+
+pytestmark = pytest.mark.usefixtures("configured")
+
+
+def test_perform_later_stores_a_ready_job() -> None:
+    handle = Echo.perform_later(1, "two", flag=True)
+    assert isinstance(handle.id, int)
+    assert handle.state == "ready"
+    info = jobctl.get_job(handle.id)
+    assert info.to_dict() == {
+        "id": handle.id,
+        "class": "tests.jobs_for_tests:Echo",
+        "queue": "default",
+        "priority": 0,
+        "state": "ready",
+        "arguments": {"args": [1, "two"], "kwargs": {"flag": True}},
+        "attempts": 0,
+        "errors": [],
+        "key": None,
+        "progress": None,
+        "enqueued_at": info.to_dict()["enqueued_at"],
+        "scheduled_at": info.to_dict()["scheduled_at"],
+        "claimed_at": None,
+        "finished_at": None,
+        "crashes": 0,
+    }
+    assert info.enqueued_at.tzinfo is not None
+    assert info.to_dict()["enqueued_at"].endswith("Z")
+
+
+def test_class_defaults_and_set_overrides() -> None:
+    a = jobctl.get_job(Mailer.perform_later("x").id)
+    assert (a.queue, a.priority) == ("mailers", 5)
+    b = jobctl.get_job(Mailer.set(queue="urgent", priority=-1).perform_later("x").id)
+    assert (b.queue, b.priority) == ("urgent", -1)
+
+
+def test_wait_and_wait_until_schedule_the_job() -> None:
+    later = Echo.set(wait=dt.timedelta(minutes=5)).perform_later()
+    assert later.state == "scheduled"
+    info = jobctl.get_job(later.id)
+    assert dt.timedelta(minutes=4) < info.scheduled_at - info.enqueued_at <= dt.timedelta(minutes=5, seconds=1)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    at = Echo.set(wait_until=until).perform_later()
+    assert at.state == "scheduled"
+    assert abs(jobctl.get_job(at.id).scheduled_at - until) < dt.timedelta(milliseconds=1)
+    past = Echo.set(wait_until=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).perform_later()
+    assert past.state == "ready"
+    assert Echo.set(wait=0).perform_later().state == "ready"
+
+
+def test_set_rejects_bad_options() -> None:
+    with pytest.raises(TypeError, match="aware datetime"):
+        Echo.set(wait_until=dt.datetime(2030, 1, 1))
+    with pytest.raises(TypeError, match="timedelta or a number"):
+        Echo.set(wait="soon")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="queue"):
+        Echo.set(queue="")
+    assert jobctl.count() == 0
+
+
+def test_serialization_error_names_the_argument_and_writes_nothing() -> None:
+    with pytest.raises(jobctl.SerializationError, match=r"args\[1\]: builtins.object is not a supported type"):
+        Echo.perform_later(1, object())
+    with pytest.raises(jobctl.SerializationError, match=r"kwargs\['data'\]\['when'\]\[0\]"):
+        Echo.perform_later(data={"when": [{1, 2}]})
+    with pytest.raises(jobctl.SerializationError, match="keys must be str"):
+        Echo.perform_later({1: "a"})
+    with pytest.raises(jobctl.SerializationError, match="not a finite number"):
+        Echo.perform_later(float("nan"))
+    with pytest.raises(jobctl.SerializationError):
+        jobctl.perform_all_later([Echo(1), Echo(object())])
+    assert jobctl.count() == 0
+
+
+def test_same_key_leaves_one_job() -> None:
+    first = Echo.set(key="report:7").perform_later(1)
+    second = Echo.set(key="report:7").perform_later(2)
+    assert first.created and not second.created
+    assert second.id == first.id
+    assert jobctl.count() == 1
+    assert jobctl.get_job(first.id).arguments["args"] == [1]
+    other = Echo.set(key="report:8").perform_later(3)
+    assert other.id != first.id
+    assert jobctl.count() == 2
+
+
+def test_key_frees_when_the_job_is_no_longer_active(database_url: str) -> None:
+    first = Echo.set(key="k").perform_later()
+    conn: Any = raw_connect(database_url)
+    conn.execute("UPDATE jobctl_jobs SET state = 'finished' WHERE id = " + str(int(first.id)))
+    conn.commit()
+    conn.close()
+    again = Echo.set(key="k").perform_later()
+    assert again.created and again.id != first.id
+
+
+def test_bulk_with_keys_skips_duplicates_in_batch_and_in_table() -> None:
+    Echo.set(key="a").perform_later()
+    created = jobctl.perform_all_later(
+        [Echo.set(key="a")(1), Echo.set(key="b")(2), Echo.set(key="b")(3), Echo(4), Echo(5)]
+    )
+    assert created == 3
+    assert jobctl.count() == 4
+
+
+def test_perform_all_later_mixes_plain_scheduled_and_queues() -> None:
+    created = jobctl.perform_all_later(
+        [Echo(1), Mailer("a"), Echo.set(wait=3600)(2), Echo.set(queue="other", priority=9)(3)]
+    )
+    assert created == 4
+    assert jobctl.count(state="ready") == 3
+    assert jobctl.count(state="scheduled") == 1
+    assert jobctl.count(queue="mailers") == 1
+    assert jobctl.count(state="ready", queue="other") == 1
+    assert jobctl.perform_all_later([]) == 0
+
+
+def test_count_rejects_unknown_state() -> None:
+    with pytest.raises(ValueError, match="expected one of scheduled, ready"):
+        jobctl.count(state="done")
+
+
+def test_get_job_unknown_id_raises() -> None:
+    with pytest.raises(jobctl.JobNotFound, match="job 999999 does not exist"):
+        jobctl.get_job(999999)
+
+
+def test_using_rollback_leaves_no_job_and_commit_leaves_one(database_url: str) -> None:
+    conn: Any = raw_connect(database_url)
+    with jobctl.using(conn):
+        handle = Echo.perform_later("in tx")
+        assert handle.state == "ready"  # visible through the caller's own connection
+    assert jobctl.count() == 0  # not committed: invisible to everyone else
+    conn.rollback()
+    assert jobctl.count() == 0
+    with pytest.raises(jobctl.JobNotFound):
+        jobctl.get_job(handle.id)
+
+    with jobctl.using(conn):
+        handle = Echo.perform_later("committed")
+        assert jobctl.perform_all_later([Echo(1), Echo.set(key="u")(2)]) == 2
+    conn.commit()
+    assert jobctl.count() == 3
+    assert jobctl.get_job(handle.id).arguments["args"] == ["committed"]
+    conn.close()
+
+
+def test_using_rejects_a_connection_of_the_wrong_kind(backend: str, tmp_path: Any) -> None:
+    import sqlite3
+
+    wrong: Any = sqlite3.connect(tmp_path / "x.db") if backend == "postgresql" else object()
+    with pytest.raises(ValueError, match="using\\(\\) needs a"), jobctl.using(wrong):
+        pass
+
+
+def test_using_rejects_another_sqlite_file(sqlite_url: str, tmp_path: Any) -> None:
+    import sqlite3
+
+    jobctl.configure(database_url=sqlite_url)
+    other = sqlite3.connect(tmp_path / "other.db")
+    with pytest.raises(ValueError, match="not to jobctl's database"), jobctl.using(other):
+        pass
+    other.close()
+
+
+def test_using_rejects_another_postgres_database(pg_server: str, pg_url: str) -> None:
+    import psycopg
+
+    jobctl.configure(database_url=pg_url)
+    db.get_store().migrate()
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS jobctl_other")
+        admin.execute("CREATE DATABASE jobctl_other")
+    try:
+        other = psycopg.connect(pg_server.rsplit("/", 1)[0] + "/jobctl_other")
+        with pytest.raises(ValueError, match="not to jobctl's database"):
+            with jobctl.using(other):
+                pass
+        other.close()
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute("DROP DATABASE jobctl_other")
+
+
+def test_perform_now_runs_inline_with_the_same_argument_rules() -> None:
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    args, kwargs = Echo.perform_now((1, 2), when=when)
+    assert args == ((1, 2),) and kwargs == {"when": when}
+    assert AsyncDouble.perform_now(21) == 42
+    with pytest.raises(jobctl.SerializationError):
+        Echo.perform_now(object())
+    assert jobctl.count() == 0
+
+
+def test_current_is_reset_before_each_job() -> None:
+    seen: list[Any] = []
+
+    class Peek(jobctl.Job):
+        def perform(self, value: int) -> None:
+            seen.append(getattr(jobctl.current, "user", None))
+            jobctl.current.user = value
+
+    Peek.perform_now(1)
+    Peek.perform_now(2)
+    assert seen == [None, None]
+
+
+def test_a_stored_job_rebuilds_and_runs() -> None:
+    handle = Echo.perform_later(dt.date(2026, 1, 1), n=3)
+    info = jobctl.get_job(handle.id)
+    job = build_job(info.class_path, info.arguments)
+    assert job.execute() == ((dt.date(2026, 1, 1),), {"n": 3})
+
+
+def test_bulk_enqueue_is_much_faster_than_single(backend: str) -> None:
+    """Bulk must be one call and at least 3× the single-insert rate (a wide ratio, not a time)."""
+    singles = 300
+    start = time.perf_counter()
+    for i in range(singles):
+        Echo.perform_later(i)
+    single_rate = singles / (time.perf_counter() - start)
+    start = time.perf_counter()
+    assert jobctl.perform_all_later([Echo(i) for i in range(10_000)]) == 10_000
+    bulk_rate = 10_000 / (time.perf_counter() - start)
+    assert jobctl.count() == singles + 10_000
+    assert bulk_rate >= 3 * single_rate, (backend, single_rate, bulk_rate)

@@ -1,0 +1,140 @@
+"""Schema, migrations and database URLs on both backends."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import jobctl
+from jobctl import db, urls
+from jobctl.errors import DatabaseError
+from jobctl.store import queries
+
+
+def test_migrate_is_idempotent(backend: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
+    store = db.open_store(urls.parse(url))
+    latest = queries.migrations("postgres" if backend == "postgresql" else "sqlite")[-1][0]
+    if backend == "postgresql":
+        assert store.schema_version() == (0, latest)
+        assert store.migrate() == ["0001_init"]
+    else:
+        store.migrate()  # SQLite creates the schema on first use; migrate then finds nothing to do
+    assert store.migrate() == []
+    assert store.schema_version() == (latest, latest)
+    store.close()
+
+
+def test_two_hosts_migrating_at_once_both_succeed(pg_url: str) -> None:
+    results: list[Any] = []
+
+    def run() -> None:
+        store = db.open_store(urls.parse(pg_url))
+        try:
+            results.append(store.migrate())
+        except Exception as exc:  # pragma: no cover - the failure we test against
+            results.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(map(str, results)) == ["['0001_init']", "[]", "[]", "[]"]
+
+
+def test_new_sqlite_file_gets_its_schema(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.sqlite3"
+    jobctl.configure(database_url=f"sqlite:///{path}")
+    try:
+        assert jobctl.count() == 0
+    finally:
+        jobctl.configure(database_url=None)
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"jobctl_jobs", "jobctl_errors", "jobctl_processes", "jobctl_migrations"} <= tables
+    assert all(t.startswith(("jobctl_", "sqlite_")) for t in tables)
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_postgres_tables_are_prefixed(pg_url: str) -> None:
+    db.open_store(urls.parse(pg_url)).migrate()
+    with psycopg.connect(pg_url) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    assert names and all(n.startswith("jobctl_") for n in names)
+
+
+def test_claim_index_is_partial_on_ready_rows(pg_url: str) -> None:
+    db.open_store(urls.parse(pg_url)).migrate()
+    with psycopg.connect(pg_url) as conn:
+        defs = dict(conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()").fetchall())
+    assert "WHERE (state = 'ready'::text)" in defs["jobctl_jobs_ready_queue"]
+    assert "UNIQUE" in defs["jobctl_jobs_active_key"]
+
+
+def test_every_named_query_exists_on_both_backends_or_is_postgres_only() -> None:
+    pg, lite = set(queries.load("postgres")), set(queries.load("sqlite"))
+    assert lite <= pg
+    assert pg - lite <= {"insert_jobs", "copy_jobs", "notify_queues", "database_identity"}
+
+
+@pytest.mark.parametrize(("url", "backend", "target_end"), [
+    ("postgresql://u:p@h:5432/d", "postgresql", "postgresql://u:p@h:5432/d"),
+    ("postgres://h/d", "postgresql", "postgresql://h/d"),
+    ("postgresql+psycopg://h/d", "postgresql", "postgresql://h/d"),
+    ("sqlite:///rel.db", "sqlite", "/rel.db"),
+    ("sqlite:////abs/path.db", "sqlite", "/abs/path.db"),
+])
+def test_url_forms(url: str, backend: str, target_end: str) -> None:
+    parsed = urls.parse(url)
+    assert parsed.backend == backend
+    assert parsed.target.endswith(target_end)
+
+
+@pytest.mark.parametrize("url", ["mysql://u:hunter2@h/d", "sqlite://", "sqlite:///:memory:", "nonsense"])
+def test_bad_urls_are_one_line_without_password(url: str) -> None:
+    with pytest.raises(DatabaseError) as err:
+        urls.parse(url)
+    assert "hunter2" not in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_redact_hides_passwords() -> None:
+    assert urls.redact("postgresql://bob:s3cret@db:5432/app") == "postgresql://bob:***@db:5432/app"
+    assert urls.redact("postgresql://db/app") == "postgresql://db/app"
+    assert "s3cret" not in repr(urls.parse("postgresql://bob:s3cret@db/app"))
+
+
+def test_unreachable_database_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = db.open_store(urls.parse("postgresql://bob:s3cret@127.0.0.1:1/app"))
+    with pytest.raises(DatabaseError) as err:
+        store.count()
+    assert "s3cret" not in str(err.value) and "postgresql://bob:***@127.0.0.1:1/app" in str(err.value)
+
+
+def test_url_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for var in ("JOBCTL_DATABASE_URL", "DATABASE_URL", "JOBCTL_CONFIG", "JOBCTL_ENV"):
+        monkeypatch.delenv(var, raising=False)
+    assert db.resolve_url().target == str(tmp_path / "jobctl.sqlite3")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///from_database_url.db")
+    assert db.resolve_url().target.endswith("from_database_url.db")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "queue.yml").write_text("development:\n  database: sqlite:///from_config.db\n")
+    assert db.resolve_url().target.endswith("from_config.db")
+    monkeypatch.setenv("JOBCTL_DATABASE_URL", "sqlite:///from_env.db")
+    assert db.resolve_url().target.endswith("from_env.db")
+    jobctl.configure(database_url="sqlite:///from_configure.db")
+    try:
+        assert db.resolve_url().target.endswith("from_configure.db")
+        assert db.resolve_url("sqlite:///from_cli.db").target.endswith("from_cli.db")
+    finally:
+        jobctl.configure(database_url=None)
