@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 lint: venv
-	$(VENV)/bin/ruff check jobctl tests
+	$(VENV)/bin/ruff check jobctl tests tools
 
 typecheck: venv
 	$(VENV)/bin/mypy

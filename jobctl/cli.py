@@ -11,6 +11,7 @@ import typer
 
 from jobctl import __version__
 from jobctl.commands import enqueue as enqueue_cmd
+from jobctl.commands import start as start_cmd
 from jobctl.commands.common import GLOBALS
 from jobctl.errors import JobctlError
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(enqueue_cmd.db_app, name="db")
 app.command("enqueue")(enqueue_cmd.enqueue)
+app.command("start")(start_cmd.start)
 
 GLOBAL_VALUE_OPTIONS = ("--database", "--config")
 GLOBAL_FLAGS = ("--debug",)

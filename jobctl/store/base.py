@@ -54,6 +54,8 @@ class Store(abc.ABC):
     (inside its transaction, without committing) when one is given, else on the store's own."""
 
     url: DatabaseURL
+    listens: bool = False
+    """Whether workers can wait for NOTIFY instead of polling."""
 
     @abc.abstractmethod
     def migrate(self) -> list[str]:
@@ -90,3 +92,138 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Close the store's own connections (not callers')."""
+
+    @abc.abstractmethod
+    def session(self) -> RuntimeSession:
+        """A new dedicated connection for a runtime process."""
+
+    def listener(self) -> Listener | None:
+        """A new LISTEN connection, or None on backends that poll."""
+        return None
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which queues one claim statement reads."""
+
+    kind: str
+    """`any` (every queue), `queue` (one name) or `prefix` (names starting with `value`)."""
+    value: str = ""
+    """The queue name or prefix."""
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        """`*`, `name` or `prefix*` as written in queue.yml."""
+        if text == "*":
+            return cls("any")
+        if text.endswith("*"):
+            return cls("prefix", text[:-1])
+        return cls("queue", text)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker has claimed."""
+
+    id: int
+    """Job id."""
+    queue: str
+    """Its queue."""
+    class_path: str
+    """Its job class."""
+    priority: int
+    """Its priority."""
+    arguments: str
+    """Stored arguments (JSON text)."""
+    attempts: int
+    """Runs that ended before this one."""
+    attempts_base: int
+    """Attempts before the last manual retry: this run is execution `attempts - attempts_base + 1`."""
+
+
+@dataclass(frozen=True)
+class RunError:
+    """The error of one run, as kept in jobctl_errors."""
+
+    error_class: str
+    """`module.QualName` of the exception (or `jobctl.WorkerCrashed`)."""
+    message: str
+    """Its message."""
+    traceback: str | None = None
+    """Formatted traceback."""
+
+
+class RuntimeSession(abc.ABC):
+    """A runtime process's own connection: registration, claims, completions, dispatching."""
+
+    @abc.abstractmethod
+    def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
+                         queues: str | None, threads: int | None, metadata: str | None) -> int:
+        """Insert a process row; returns its id."""
+
+    @abc.abstractmethod
+    def heartbeat(self, beats: Sequence[tuple[int, int]]) -> set[int]:
+        """Beat for (process id, busy threads) pairs; returns the ids still registered."""
+
+    @abc.abstractmethod
+    def deregister(self, process_ids: Sequence[int]) -> int:
+        """Return the processes' claimed jobs to ready (uncounted) and delete them; returns jobs released."""
+
+    @abc.abstractmethod
+    def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
+        """(id, hostname, pid, kind) of processes whose heartbeat is older than `threshold` seconds."""
+
+    @abc.abstractmethod
+    def host_processes(self, hostname: str) -> list[tuple[int, int, str, int | None]]:
+        """(id, pid, kind, supervisor_id) of the processes registered from `hostname`."""
+
+    @abc.abstractmethod
+    def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
+                   message: str) -> list[tuple[int, str]]:
+        """Count a crashed run for jobs that were executing; returns (id, new state)."""
+
+    @abc.abstractmethod
+    def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
+              done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
+        """Mark `done` finished and claim up to `limit` ready jobs, in one round trip where possible."""
+
+    @abc.abstractmethod
+    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
+        """Mark jobs finished (fenced by the token)."""
+
+    @abc.abstractmethod
+    def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,
+              priority: int | None, error: RunError) -> str | None:
+        """Count a failed run and schedule the next; returns the new state, None if the claim was lost."""
+
+    @abc.abstractmethod
+    def end(self, job_id: int, *, token: int, process_id: int, state: str, error: RunError) -> bool:
+        """Count a final run as failed or discarded; False if the claim was lost."""
+
+    @abc.abstractmethod
+    def dispatch_due(self, limit: int) -> int:
+        """Move up to `limit` due scheduled jobs to ready."""
+
+    @abc.abstractmethod
+    def prune_finished(self, age: float, limit: int) -> int:
+        """Delete up to `limit` finished jobs older than `age` seconds."""
+
+    @abc.abstractmethod
+    def prune_throughput(self, age: float) -> None:
+        """Forget throughput counters older than `age` seconds."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+
+class Listener(abc.ABC):
+    """Wake-ups for idle workers (PostgreSQL LISTEN); SQLite has none and polls."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> list[str]:
+        """Block up to `timeout` seconds for notifications; returns their payloads (queue names)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop listening."""

@@ -12,7 +12,7 @@ import psycopg
 from jobctl.errors import DatabaseError
 from jobctl.info import ErrorInfo, JobInfo, Progress
 from jobctl.store import queries
-from jobctl.store.base import Inserted, NewJob, Store
+from jobctl.store.base import Inserted, Listener, NewJob, RuntimeSession, Store
 from jobctl.urls import DatabaseURL, scrub
 
 CONNECT_TIMEOUT = 5
@@ -31,6 +31,8 @@ def connect(url: DatabaseURL, *, autocommit: bool = True) -> psycopg.Connection[
 
 class PostgresStore(Store):
     """Jobs in a PostgreSQL database."""
+
+    listens = True
 
     def __init__(self, url: DatabaseURL) -> None:
         self.url = url
@@ -58,6 +60,16 @@ class PostgresStore(Store):
         else:
             with self._own() as own:
                 yield own
+
+    def session(self) -> RuntimeSession:
+        from jobctl.store.postgres_runtime import PostgresSession
+
+        return PostgresSession(self.url)
+
+    def listener(self) -> Listener:
+        from jobctl.store.postgres_runtime import PostgresListener
+
+        return PostgresListener(self.url)
 
     def close(self) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from typing import Any
 from jobctl.errors import DatabaseError, SchemaOutdated
 from jobctl.info import ErrorInfo, JobInfo, Progress
 from jobctl.store import queries
-from jobctl.store.base import Inserted, NewJob, Store
+from jobctl.store.base import Inserted, NewJob, RuntimeSession, Store
 from jobctl.urls import DatabaseURL
 
 BUSY_TIMEOUT_S = 5.0
@@ -90,6 +90,12 @@ class SqliteStore(Store):
         else:
             with self._own() as own:
                 yield own
+
+    def session(self) -> RuntimeSession:
+        from jobctl.store.sqlite_runtime import SqliteSession
+
+        self._open()  # the schema must exist before a runtime process claims
+        return SqliteSession(self.url)
 
     def close(self) -> None:
         with self._lock:

@@ -80,3 +80,194 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s) AND (%(queue)s::text IS NUL
 -- What identifies this database: its name, the server's port and start time.
 SELECT current_database() || '|' || COALESCE(inet_server_port()::text, '') || '|'
        || pg_postmaster_start_time()::text;
+
+-- ---------------------------------------------------------------------------------------
+-- Runtime: processes, claims, completions, dispatching, pruning.
+
+-- name: register_process
+-- Register a supervisor, worker, dispatcher or scheduler.
+INSERT INTO jobctl_processes (kind, hostname, pid, supervisor_id, queues, threads, metadata)
+VALUES (%(kind)s, %(hostname)s, %(pid)s, %(supervisor_id)s, %(queues)s, %(threads)s, %(metadata)s)
+RETURNING id;
+
+-- name: heartbeat
+-- Beat for a supervisor and its children in one statement; returns the ids still registered.
+UPDATE jobctl_processes AS p SET last_heartbeat_at = now(), busy = b.busy
+FROM unnest(%(ids)s::bigint[], %(busy)s::int[]) AS b(id, busy)
+WHERE p.id = b.id
+RETURNING p.id;
+
+-- name: deregister_processes
+-- Return every job these processes hold to ready (not counted as a run) and forget the processes.
+WITH released AS (
+    UPDATE jobctl_jobs SET state = 'ready', claim_token = NULL, claimed_at = NULL
+    WHERE state = 'claimed' AND process_id = ANY(%(ids)s::bigint[])
+    RETURNING queue
+), gone AS (
+    DELETE FROM jobctl_processes WHERE id = ANY(%(ids)s::bigint[]) RETURNING id
+), woken AS (
+    SELECT DISTINCT queue FROM released
+)
+SELECT (SELECT count(*) FROM released) AS released,
+       (SELECT count(*) FROM gone) AS gone,
+       (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;
+
+-- name: stale_processes
+-- Processes on any host whose heartbeat is older than the threshold (seconds).
+SELECT id, hostname, pid, kind FROM jobctl_processes
+WHERE last_heartbeat_at < now() - %(threshold)s::float8 * interval '1 second';
+
+-- name: host_processes
+-- Processes registered from one host (to find those whose pid is gone).
+SELECT id, pid, kind, supervisor_id FROM jobctl_processes WHERE hostname = %(hostname)s;
+
+-- name: crash_jobs
+-- Jobs that were executing when their process died: count the run and the crash; fail after max_crashes.
+WITH crashed AS (
+    UPDATE jobctl_jobs
+    SET attempts = attempts + 1, crashes = crashes + 1, claim_token = NULL, claimed_at = NULL,
+        state = CASE WHEN crashes + 1 >= %(max_crashes)s THEN 'failed' ELSE 'ready' END,
+        finished_at = CASE WHEN crashes + 1 >= %(max_crashes)s THEN now() END
+    WHERE id = ANY(%(ids)s::bigint[]) AND state = 'claimed' AND process_id = %(process_id)s
+    RETURNING id, attempts, state, queue
+), errors AS (
+    INSERT INTO jobctl_errors (job_id, attempt, class, message)
+    SELECT id, attempts, 'jobctl.WorkerCrashed', %(message)s FROM crashed
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, failed)
+    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM crashed HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
+)
+SELECT id, state FROM crashed;
+
+-- name: claim_any
+-- Finish the previous batch and claim the next from every unpaused queue: priority, then age.
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s AND state = 'claimed'
+    RETURNING 1
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM done HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s, process_id = %(process_id)s
+WHERE id = ANY(ARRAY(
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND (priority, id) > (%(after_priority)s, %(after_id)s)
+      AND queue <> ALL(ARRAY(SELECT queue FROM jobctl_pauses))
+    ORDER BY priority, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED))
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
+
+-- name: claim_queue
+-- Finish the previous batch and claim the next from one queue (unless paused): priority, then age.
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s AND state = 'claimed'
+    RETURNING 1
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM done HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s, process_id = %(process_id)s
+WHERE id = ANY(ARRAY(
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND queue = %(queue)s AND (priority, id) > (%(after_priority)s, %(after_id)s)
+      AND NOT EXISTS (SELECT 1 FROM jobctl_pauses WHERE queue = %(queue)s)
+    ORDER BY priority, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED))
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
+
+-- name: claim_prefix
+-- Finish the previous batch and claim the next from queues matching a LIKE pattern (unpaused).
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s AND state = 'claimed'
+    RETURNING 1
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM done HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s, process_id = %(process_id)s
+WHERE id = ANY(ARRAY(
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND queue LIKE %(pattern)s AND (priority, id) > (%(after_priority)s, %(after_id)s)
+      AND queue <> ALL(ARRAY(SELECT queue FROM jobctl_pauses))
+    ORDER BY priority, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED))
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
+
+-- name: retry_job
+-- A run raised a retryable error: keep the error, count the run, schedule the next (fenced).
+WITH u AS (
+    UPDATE jobctl_jobs
+    SET state = CASE WHEN %(delay)s::float8 > 0 THEN 'scheduled' ELSE 'ready' END,
+        scheduled_at = now() + %(delay)s::float8 * interval '1 second',
+        attempts = attempts + 1, claim_token = NULL, claimed_at = NULL,
+        queue = COALESCE(%(queue)s, queue), priority = COALESCE(%(priority)s, priority)
+    WHERE id = %(id)s AND claim_token = %(token)s AND state = 'claimed'
+    RETURNING id, attempts, state, queue, scheduled_at
+), e AS (
+    INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback)
+    SELECT id, attempts, %(class)s, %(message)s, %(traceback)s FROM u
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, failed)
+    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM u HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
+)
+SELECT id, state, scheduled_at, (CASE WHEN state = 'ready' THEN pg_notify('jobctl', queue) END)::text AS _ FROM u;
+
+-- name: end_job
+-- A run ended for good as failed or discarded: keep the error (or discard reason), count the run (fenced).
+WITH u AS (
+    UPDATE jobctl_jobs SET state = %(state)s, finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = %(id)s AND claim_token = %(token)s AND state = 'claimed'
+    RETURNING id, attempts, state
+), e AS (
+    INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback)
+    SELECT id, attempts, %(class)s, %(message)s, %(traceback)s FROM u
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, failed)
+    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM u WHERE state = 'failed' HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
+)
+SELECT id FROM u;
+
+-- name: dispatch_due
+-- Move due scheduled jobs to ready, oldest first, in one batch; wake their queues.
+WITH due AS (
+    UPDATE jobctl_jobs SET state = 'ready'
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM jobctl_jobs WHERE state = 'scheduled' AND scheduled_at <= now()
+        ORDER BY scheduled_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
+    RETURNING queue
+), woken AS (
+    SELECT DISTINCT queue FROM due
+)
+SELECT (SELECT count(*) FROM due) AS moved, (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;
+
+-- name: prune_finished
+-- Delete one batch of finished jobs older than the retention (seconds), with their errors and progress.
+WITH gone AS (
+    DELETE FROM jobctl_jobs
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM jobctl_jobs
+        WHERE state = 'finished' AND finished_at < now() - %(age)s::float8 * interval '1 second'
+        ORDER BY finished_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED))
+    RETURNING id
+), errors AS (
+    DELETE FROM jobctl_errors WHERE job_id IN (SELECT id FROM gone)
+), progress AS (
+    DELETE FROM jobctl_progress WHERE job_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone;
+
+-- name: prune_throughput
+-- Forget throughput counters older than the given age (seconds).
+DELETE FROM jobctl_throughput WHERE minute < now() - %(age)s::float8 * interval '1 second';

@@ -36,3 +36,129 @@ SELECT done, total, message, at FROM jobctl_progress WHERE job_id = :id;
 -- Count jobs, optionally of one state and/or one queue.
 SELECT count(*) FROM jobctl_jobs
 WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue);
+
+-- ---------------------------------------------------------------------------------------
+-- Runtime: processes, claims, completions, dispatching, pruning. Arrays travel as JSON
+-- text and are read with json_each. Multi-statement steps run in one BEGIN IMMEDIATE.
+
+-- name: register_process
+-- Register a supervisor, worker, dispatcher or scheduler.
+INSERT INTO jobctl_processes (kind, hostname, pid, supervisor_id, queues, threads, metadata,
+                              last_heartbeat_at, started_at)
+VALUES (:kind, :hostname, :pid, :supervisor_id, :queues, :threads, :metadata, :now, :now)
+RETURNING id;
+
+-- name: heartbeat
+-- Beat for one process (run once per process of a supervisor, in one transaction).
+UPDATE jobctl_processes SET last_heartbeat_at = :now, busy = :busy WHERE id = :id RETURNING id;
+
+-- name: release_processes_jobs
+-- Return every job these processes hold to ready (not counted as a run).
+UPDATE jobctl_jobs SET state = 'ready', claim_token = NULL, claimed_at = NULL
+WHERE state = 'claimed' AND process_id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_processes
+-- Forget these processes.
+DELETE FROM jobctl_processes WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: stale_processes
+-- Processes whose heartbeat is older than the threshold (seconds).
+SELECT id, hostname, pid, kind FROM jobctl_processes WHERE last_heartbeat_at < :now - :threshold;
+
+-- name: host_processes
+-- Processes registered from one host (to find those whose pid is gone).
+SELECT id, pid, kind, supervisor_id FROM jobctl_processes WHERE hostname = :hostname;
+
+-- name: crash_jobs
+-- Jobs that were executing when their process died: count the run and the crash; fail after max_crashes.
+UPDATE jobctl_jobs
+SET attempts = attempts + 1, crashes = crashes + 1, claim_token = NULL, claimed_at = NULL,
+    state = CASE WHEN crashes + 1 >= :max_crashes THEN 'failed' ELSE 'ready' END,
+    finished_at = CASE WHEN crashes + 1 >= :max_crashes THEN :now END
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND process_id = :process_id
+RETURNING id, attempts, state;
+
+-- name: insert_error
+-- Keep the error of one run.
+INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback, at)
+VALUES (:id, :attempt, :class, :message, :traceback, :now);
+
+-- name: count_throughput
+-- Add to this minute's finished/failed counters of one process.
+INSERT INTO jobctl_throughput (minute, source, finished, failed)
+VALUES (:minute, :process_id, :finished, :failed)
+ON CONFLICT (minute, source) DO UPDATE
+SET finished = finished + excluded.finished, failed = failed + excluded.failed;
+
+-- name: finish_jobs
+-- Mark a batch finished (fenced by the claim token).
+UPDATE jobctl_jobs SET state = 'finished', finished_at = :now, attempts = attempts + 1, claim_token = NULL
+WHERE id IN (SELECT value FROM json_each(:done)) AND claim_token = :token AND state = 'claimed';
+
+-- name: claim_any
+-- Claim the next batch from every unpaused queue: priority, then age.
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = :now, claim_token = :token, process_id = :process_id
+WHERE id IN (
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND queue NOT IN (SELECT queue FROM jobctl_pauses)
+    ORDER BY priority, id LIMIT :limit)
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base;
+
+-- name: claim_queue
+-- Claim the next batch from one queue (unless paused): priority, then age.
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = :now, claim_token = :token, process_id = :process_id
+WHERE id IN (
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND queue = :queue AND NOT EXISTS (SELECT 1 FROM jobctl_pauses WHERE queue = :queue)
+    ORDER BY priority, id LIMIT :limit)
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base;
+
+-- name: claim_prefix
+-- Claim the next batch from queues matching a GLOB pattern (unpaused): priority, then age.
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = :now, claim_token = :token, process_id = :process_id
+WHERE id IN (
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND queue GLOB :pattern AND queue NOT IN (SELECT queue FROM jobctl_pauses)
+    ORDER BY priority, id LIMIT :limit)
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base;
+
+-- name: retry_job
+-- A run raised a retryable error: count the run and schedule the next (fenced).
+UPDATE jobctl_jobs
+SET state = CASE WHEN :delay > 0 THEN 'scheduled' ELSE 'ready' END,
+    scheduled_at = :now + :delay, attempts = attempts + 1, claim_token = NULL, claimed_at = NULL,
+    queue = COALESCE(:queue, queue), priority = COALESCE(:priority, priority)
+WHERE id = :id AND claim_token = :token AND state = 'claimed'
+RETURNING id, attempts, state, scheduled_at;
+
+-- name: end_job
+-- A run ended for good as failed or discarded (fenced).
+UPDATE jobctl_jobs SET state = :state, finished_at = :now, attempts = attempts + 1, claim_token = NULL
+WHERE id = :id AND claim_token = :token AND state = 'claimed'
+RETURNING id, attempts, state;
+
+-- name: dispatch_due
+-- Move due scheduled jobs to ready, oldest first, in one batch.
+UPDATE jobctl_jobs SET state = 'ready'
+WHERE id IN (SELECT id FROM jobctl_jobs WHERE state = 'scheduled' AND scheduled_at <= :now
+             ORDER BY scheduled_at LIMIT :limit);
+
+-- name: prune_finished_ids
+-- One batch of finished jobs older than the retention (seconds).
+SELECT id FROM jobctl_jobs WHERE state = 'finished' AND finished_at < :now - :age ORDER BY finished_at LIMIT :limit;
+
+-- name: delete_jobs
+-- Delete jobs with their errors and progress (three statements, one transaction).
+DELETE FROM jobctl_jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_errors
+-- The errors of deleted jobs.
+DELETE FROM jobctl_errors WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_progress
+-- The progress of deleted jobs.
+DELETE FROM jobctl_progress WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: prune_throughput
+-- Forget throughput counters older than the given age (seconds).
+DELETE FROM jobctl_throughput WHERE minute < :now - :age;

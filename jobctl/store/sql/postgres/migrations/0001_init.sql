@@ -10,6 +10,7 @@ CREATE TABLE jobctl_jobs (
     key           text,
     attempts      integer     NOT NULL DEFAULT 0,   -- runs that ended (finished, raised or crashed)
     crashes       integer     NOT NULL DEFAULT 0,   -- runs that ended with the worker process dying
+    attempts_base integer     NOT NULL DEFAULT 0,   -- attempts before the last manual retry (fresh budget)
     enqueued_at   timestamptz NOT NULL DEFAULT now(),
     scheduled_at  timestamptz NOT NULL DEFAULT now(),
     claimed_at    timestamptz,

@@ -12,6 +12,7 @@ CREATE TABLE jobctl_jobs (
     key           TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0,
     crashes       INTEGER NOT NULL DEFAULT 0,
+    attempts_base INTEGER NOT NULL DEFAULT 0,
     enqueued_at   REAL    NOT NULL,
     scheduled_at  REAL    NOT NULL,
     claimed_at    REAL,

@@ -1,0 +1,85 @@
+"""`jobctl start`: validate the configuration, then run the supervisor."""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import os
+from typing import Annotated
+
+import typer
+
+from jobctl import db
+from jobctl.commands.common import GLOBALS, say
+from jobctl.config import QueueConfig, load_queue_config
+from jobctl.errors import ConfigError, SchemaOutdated
+from jobctl.recurring import RecurringTask, check_tasks, load_recurring
+
+
+class LogFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(str, enum.Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def load(recurring_file: str | None) -> tuple[QueueConfig, tuple[RecurringTask, ...]]:
+    """Load and check queue.yml, the `imports`, recurring.yml and every class or command path."""
+    config = load_queue_config(GLOBALS.config, explicit=GLOBALS.config is not None)
+    for module in config.imports:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise ConfigError(f"{config.source or 'queue config'}: imports: cannot import {module!r}: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    explicit = recurring_file is not None or bool(os.environ.get("JOBCTL_RECURRING_SCHEDULE"))
+    tasks = load_recurring(recurring_file, explicit=explicit)
+    check_tasks(tasks)
+    return config, tasks
+
+
+def start(
+    check: Annotated[bool, typer.Option("--check", help="Validate queue.yml, recurring.yml, imports and every "
+                                        "class or command path, then exit.")] = False,
+    skip_recurring: Annotated[bool, typer.Option("--skip-recurring", help="Run no scheduler for recurring tasks.")]
+    = False,
+    recurring_schedule_file: Annotated[
+        str | None, typer.Option(metavar="PATH", help="Recurring tasks (else JOBCTL_RECURRING_SCHEDULE, "
+                                 "config/recurring.yml).")] = None,
+    log_format: Annotated[LogFormat, typer.Option(help="Log lines as text or JSON.")] = LogFormat.text,
+    log_level: Annotated[LogLevel, typer.Option(help="Least severe level logged.")] = LogLevel.info,
+) -> None:
+    """Run the supervisor: workers, dispatchers and the scheduler, until TERM/INT (graceful) or QUIT."""
+    config, tasks = load(recurring_schedule_file)
+    if check:
+        for warning in config.warnings:
+            say(f"warning: {warning}")
+        workers = sum(w.processes for w in config.workers)
+        say(f"{config.source or 'defaults (no config file)'} [{config.environment}]: ok — {workers} worker "
+            f"processes in {len(config.workers)} groups, {len(config.dispatchers)} dispatchers, "
+            f"{len(tasks)} recurring tasks")
+        return
+    if GLOBALS.database is not None or GLOBALS.config is not None:
+        db.configure(database_url=GLOBALS.database, config=GLOBALS.config)
+    url = db.resolve_url()
+    store = db.open_store(url)
+    version, latest = store.schema_version()
+    if store.url.backend == "postgresql" and version < latest:
+        raise SchemaOutdated(f"{url.redacted} has jobctl schema {version}, this jobctl needs {latest}: "
+                             "run `jobctl db migrate`")
+    if version == 0:
+        store.migrate()  # a new, empty SQLite file
+    store.close()  # the supervisor opens its own connection; children open theirs after fork
+
+    from jobctl.runtime import logs
+    from jobctl.runtime.supervisor import Supervisor
+
+    logs.setup(log_level.value, log_format.value)
+    for warning in config.warnings:
+        logs.event(30, "config_warning", warning)
+    raise typer.Exit(Supervisor(store, config).run())

@@ -1,0 +1,68 @@
+"""The dispatcher: due scheduled jobs (and retries) to ready in batches; prunes expired history."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from jobctl.config import DispatcherConfig, QueueConfig
+from jobctl.errors import DatabaseError
+from jobctl.runtime import logs
+from jobctl.runtime.process import ChildProcess
+from jobctl.store.base import Store
+
+PRUNE_BATCH = 500
+PRUNE_BATCHES_PER_TICK = 10
+THROUGHPUT_KEPT_S = 2 * 86400
+THROUGHPUT_PRUNE_EVERY_S = 600
+
+
+class Dispatcher(ChildProcess):
+    """One dispatcher process."""
+
+    kind = "dispatcher"
+
+    def __init__(self, store: Store, config: DispatcherConfig, queue_config: QueueConfig,
+                 *, supervisor_pid: int, supervisor_id: int | None) -> None:
+        super().__init__(store, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
+        self.config = config
+        self.queue_config = queue_config
+        # Not preserving finished jobs means keeping them for no time at all.
+        self.retention = queue_config.clear_finished_jobs_after if queue_config.preserve_finished_jobs else 0.0
+
+    def run(self) -> int:
+        """Dispatch and prune every polling_interval until stopped."""
+        self.install_signals()
+        self.register(queues=None, threads=None,
+                      metadata={"polling_interval": self.config.polling_interval, "batch_size": self.config.batch_size})
+        logs.event(logging.INFO, "dispatcher_started", f"dispatcher {self.process_id} started")
+        next_throughput_prune = 0.0
+        while not self.stopping and not self.parent_gone():
+            self.wake.clear()
+            try:
+                self.tick()
+                if time.monotonic() >= next_throughput_prune:
+                    self.db().prune_throughput(THROUGHPUT_KEPT_S)
+                    next_throughput_prune = time.monotonic() + THROUGHPUT_PRUNE_EVERY_S
+            except DatabaseError as exc:
+                self.reconnect(exc)
+                continue
+            self.wake.wait(self.config.polling_interval)
+        try:
+            self.db().deregister([self.process_id])
+        except DatabaseError as exc:
+            logs.event(logging.ERROR, "dispatcher_stop_failed", f"dispatcher {self.process_id}: {exc}")
+        return 0
+
+    def tick(self) -> None:
+        """One round: every due job to ready, then a bounded amount of pruning."""
+        session = self.db()
+        while not self.stopping:
+            moved = session.dispatch_due(self.config.batch_size)
+            if moved:
+                logs.event(logging.DEBUG, "dispatched", f"dispatcher {self.process_id}: {moved} due jobs ready")
+            if moved < self.config.batch_size:
+                break
+        for _ in range(PRUNE_BATCHES_PER_TICK):
+            if self.stopping or session.prune_finished(self.retention, PRUNE_BATCH) < PRUNE_BATCH:
+                break

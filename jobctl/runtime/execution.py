@@ -1,0 +1,89 @@
+"""Running one claimed job and deciding what its outcome means: finished, retry, failed or discarded."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from jobctl import arguments
+from jobctl.errors import JobClassError
+from jobctl.job import Job, RetryOn, load_job_class
+from jobctl.store.base import ClaimedJob, RunError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one run."""
+
+    state: str
+    """`finished`, `retry`, `failed` or `discarded`."""
+    duration: float
+    """Seconds the run took."""
+    error: RunError | None = None
+    """The error, unless finished."""
+    delay: float = 0.0
+    """Seconds until the retry."""
+    retry_queue: str | None = None
+    """Queue for the retry, when the rule moves it."""
+    retry_priority: int | None = None
+    """Priority for the retry, when the rule changes it."""
+
+
+def error_of(exc: BaseException, *, with_traceback: bool = True) -> RunError:
+    """The error as stored: `module.QualName`, message, traceback."""
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    tb = "".join(traceback.format_exception(exc)) if with_traceback else None
+    return RunError(name, str(exc), tb)
+
+
+def decide(job_class: type[Job] | None, exc: BaseException, executions: int) -> tuple[str, RetryOn | None]:
+    """`discarded`, `retry` (with its rule) or `failed` for an exception raised by run number `executions`."""
+    if job_class is not None:
+        if isinstance(exc, tuple(job_class.discard_on)):
+            return "discarded", None
+        for rule in job_class.retry_on:
+            if rule.matches(exc):
+                return ("failed", None) if rule.exhausted(executions) else ("retry", rule)
+    return "failed", None
+
+
+class Executor:
+    """Builds and runs claimed jobs; caches job classes by path."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type[Job]] = {}
+
+    def job_class(self, path: str) -> type[Job]:
+        """The job class named by a row (only `jobctl.Job` subclasses)."""
+        cls = self._classes.get(path)
+        if cls is None:
+            cls = self._classes[path] = load_job_class(path)
+        return cls
+
+    def run(self, claimed: ClaimedJob, *, executions: int, setup: Any = None) -> Outcome:
+        """Run one job; every exception becomes an outcome, never escapes."""
+        start = time.perf_counter()
+        job_class: type[Job] | None = None
+        try:
+            job_class = self.job_class(claimed.class_path)
+            args, kwargs = arguments.load_arguments(claimed.arguments)
+            job = job_class(*args, **kwargs)
+            job.job_id = claimed.id
+            job.executions = executions
+            job.queue = claimed.queue  # type: ignore[misc]
+            job.priority = claimed.priority  # type: ignore[misc]
+            if setup is not None:
+                setup(job)
+            job.execute()
+        except JobClassError as exc:
+            return Outcome("failed", time.perf_counter() - start, error_of(exc, with_traceback=False))
+        except (Exception, SystemExit) as exc:  # SystemExit would silently end the worker thread
+            state, rule = decide(job_class, exc, executions)
+            duration = time.perf_counter() - start
+            if rule is not None:
+                return Outcome("retry", duration, error_of(exc), rule.delay(executions), rule.queue, rule.priority)
+            return Outcome(state, duration, error_of(exc))
+        return Outcome("finished", time.perf_counter() - start)

@@ -1,0 +1,168 @@
+"""What the supervisor and its children share: a slot table in shared memory, and process basics.
+
+A worker writes the id of the job each thread is executing into its slot (a plain store
+into shared memory: no syscall, no database write). When a worker dies, its supervisor
+reads the slots to know which jobs were executing — those count a crash — while every
+other claimed job goes back to ready uncounted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import mmap
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from jobctl.errors import DatabaseError
+from jobctl.runtime import logs
+from jobctl.store.base import RuntimeSession, Store
+
+HOSTNAME = socket.gethostname()
+
+
+class SlotTable:
+    """Shared memory: word 0 is the child's process id (database row), then one word per thread."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._map = mmap.mmap(-1, 8 * (threads + 1))  # anonymous and MAP_SHARED: survives fork
+        self._words = memoryview(self._map).cast("q")
+
+    @property
+    def process_id(self) -> int:
+        """The child's row in jobctl_processes (0 until it registered)."""
+        return int(self._words[0])
+
+    @process_id.setter
+    def process_id(self, value: int) -> None:
+        self._words[0] = value
+
+    def set(self, thread: int, job_id: int) -> None:
+        """Thread `thread` now executes `job_id` (0: nothing)."""
+        self._words[thread + 1] = job_id
+
+    def executing(self) -> list[int]:
+        """Ids of the jobs being executed right now."""
+        return [j for j in self._words[1:] if j]
+
+    def busy(self) -> int:
+        """How many threads are executing a job."""
+        return sum(1 for j in self._words[1:] if j)
+
+    def clear(self) -> None:
+        """Forget everything (before a restarted child reuses the table)."""
+        for i in range(len(self._words)):
+            self._words[i] = 0
+
+
+@dataclass(frozen=True)
+class Death:
+    """How a child process ended, as its supervisor saw it."""
+
+    exit_code: int | None
+    """The exit code, when it exited."""
+    signal_number: int | None
+    """The signal that killed it, when one did."""
+
+    @classmethod
+    def from_status(cls, status: int) -> Death:
+        """From a `waitpid` status."""
+        code = os.waitstatus_to_exitcode(status)
+        return cls(None, -code) if code < 0 else cls(code, None)
+
+    @property
+    def clean(self) -> bool:
+        """Exited with code 0."""
+        return self.exit_code == 0
+
+    def describe(self) -> str:
+        """`SIGKILL (signal 9)` or `exit code 3`."""
+        if self.signal_number is not None:
+            try:
+                name = signal.Signals(self.signal_number).name
+            except ValueError:
+                name = f"signal {self.signal_number}"
+            return f"{name} (signal {self.signal_number})"
+        return f"exit code {self.exit_code}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ChildProcess:
+    """What every forked child shares: stop signals, a connection that retries, its registration."""
+
+    kind = "child"
+
+    def __init__(self, store: Store, *, supervisor_pid: int, supervisor_id: int | None) -> None:
+        self.store = store
+        self.supervisor_pid = supervisor_pid
+        self.supervisor_id = supervisor_id
+        self.stopping = False
+        self.wake = threading.Event()
+        self.process_id = 0
+        self.session: RuntimeSession | None = None
+
+    def request_stop(self, *_: Any) -> None:
+        """Stop taking new work; finish what runs within shutdown_timeout."""
+        self.stopping = True
+        self.wake.set()
+
+    def install_signals(self) -> None:
+        """TERM/INT: graceful stop. QUIT: exit at once."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGQUIT, lambda *_: os._exit(0))
+
+    def parent_gone(self) -> bool:
+        """The supervisor that forked us is no longer our parent."""
+        return os.getppid() != self.supervisor_pid
+
+    def connect(self) -> RuntimeSession:
+        """A runtime session, retrying while the database is away (unless we are stopping)."""
+        delay = 0.1
+        while True:
+            try:
+                return self.store.session()
+            except DatabaseError as exc:
+                if self.stopping or self.parent_gone():
+                    raise
+                logs.event(logging.WARNING, "database_unavailable", f"{self.kind}: {exc}; retrying in {delay:.1f}s")
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def reconnect(self, exc: DatabaseError) -> None:
+        """Drop a broken session and open a new one."""
+        logs.event(logging.WARNING, "database_unavailable", f"{self.kind} {self.process_id}: {exc}")
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()
+        self.session = self.connect()
+
+    def db(self) -> RuntimeSession:
+        """The current session."""
+        assert self.session is not None
+        return self.session
+
+    def register(self, *, queues: str | None, threads: int | None, metadata: dict[str, Any]) -> int:
+        """Open the session and register this process."""
+        self.session = self.connect()
+        self.process_id = self.db().register_process(
+            kind=self.kind, hostname=HOSTNAME, pid=os.getpid(), supervisor_id=self.supervisor_id,
+            queues=queues, threads=threads, metadata=json.dumps(metadata))
+        return self.process_id

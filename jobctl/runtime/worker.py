@@ -1,0 +1,290 @@
+"""A worker process: claims batches, hands them to its threads, batches completions.
+
+The main thread talks to the database; N executor threads run jobs. Claimed jobs wait in
+a SimpleQueue (no future per job), finished ids come back in a deque, and the next claim
+statement carries the previous batch's completions, so a busy worker commits once per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import deque
+
+import psutil
+
+from jobctl.config import QueueConfig, WorkerConfig
+from jobctl.errors import DatabaseError
+from jobctl.runtime import logs
+from jobctl.runtime.execution import Executor, Outcome
+from jobctl.runtime.process import ChildProcess, SlotTable
+from jobctl.store.base import ClaimedJob, Selector, Store
+
+MAX_PREFETCH = 500
+# Adaptive prefetch keeps about this many seconds of work in hand per thread.
+PREFETCH_HORIZON_S = 0.2
+FLUSH_AFTER_S = 0.05
+FLUSH_AT = 500
+HINT_RESET_S = 1.0
+INFO = logging.INFO
+
+
+class Worker(ChildProcess):
+    """One worker process of a worker group."""
+
+    kind = "worker"
+
+    def __init__(self, store: Store, config: WorkerConfig, queue_config: QueueConfig, slots: SlotTable,
+                 *, supervisor_pid: int, supervisor_id: int | None) -> None:
+        super().__init__(store, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
+        self.config = config
+        self.queue_config = queue_config
+        self.slots = slots
+        self.selectors = [Selector.parse(q) for q in config.queues]
+        self.threads = config.threads
+        self.token = random.getrandbits(62) + 1
+        self.jobs: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
+        self.done: deque[int] = deque()
+        self.outcomes: deque[tuple[ClaimedJob, Outcome, int]] = deque()
+        self.maybe_more = True
+        self.listening = False
+        self.avg_duration: float | None = None
+        self.completed = [0] * self.threads
+        self.hints: dict[Selector, tuple[int, int]] = {}
+        self.executor = Executor()
+        self.log_info = logs.LOGGER.isEnabledFor(INFO)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """The process's main: register, run until asked to stop, return jobs, deregister."""
+        self.install_signals()
+        self.register(queues=",".join(self.config.queues), threads=self.threads,
+                      metadata={"prefetch": self.config.prefetch, "polling_interval": self.config.polling_interval})
+        self.slots.process_id = self.process_id
+        logs.event(INFO, "worker_started", f"worker {self.process_id} started on {','.join(self.config.queues)} "
+                   f"with {self.threads} threads", queue=",".join(self.config.queues))
+        for index in range(self.threads):
+            threading.Thread(target=self._execute_loop, args=(index,), name=f"jobctl-exec-{index}", daemon=True).start()
+        if self.store.listens:
+            threading.Thread(target=self._listen_loop, name="jobctl-listen", daemon=True).start()
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    # -- main thread: claims and completions ---------------------------------------------
+
+    def _main_loop(self) -> None:
+        pending: list[int] = []
+        pending_since = 0.0
+        next_poll = 0.0
+        next_checks = 0.0
+        hints_reset = time.monotonic()
+        while not self.stopping:
+            self.wake.clear()
+            now = time.monotonic()
+            try:
+                if now >= next_checks:
+                    next_checks = now + 1.0
+                    if self._should_stop():
+                        break
+                if self.outcomes:
+                    self._apply_outcomes()
+                if self.done and not pending:
+                    pending_since = now
+                while self.done:
+                    pending.append(self.done.popleft())
+                if now >= next_poll:
+                    self.maybe_more = True
+                    interval = (self.config.fallback_polling_interval if self.listening
+                                else self.config.polling_interval)
+                    next_poll = now + interval
+                if now - hints_reset >= HINT_RESET_S:
+                    self.hints.clear()
+                    hints_reset = now
+                capacity = self.threads + self._prefetch()
+                in_hand = self.jobs.qsize() + self.slots.busy()
+                want = capacity - in_hand
+                if self.maybe_more and want > 0 and (in_hand <= capacity // 2 or in_hand < self.threads):
+                    self.maybe_more = False  # a notify during the claim sets it again
+                    got = self._claim(want, pending)
+                    pending = []
+                    if got == want:
+                        self.maybe_more = True
+                    continue
+                if pending and (len(pending) >= FLUSH_AT or in_hand == 0 or now - pending_since >= FLUSH_AFTER_S):
+                    self.db().finish(pending, token=self.token, process_id=self.process_id)
+                    pending = []
+                    continue
+            except DatabaseError as exc:
+                self.reconnect(exc)
+                continue
+            timeout = min(next_poll - now, next_checks - now)
+            if pending:
+                timeout = min(timeout, FLUSH_AFTER_S)
+            self.wake.wait(max(timeout, 0.0))
+        # Completions not yet written go out with the shutdown.
+        self.done.extendleft(reversed(pending))
+
+    def _prefetch(self) -> int:
+        if self.config.prefetch is not None:
+            return self.config.prefetch
+        avg = self.avg_duration
+        if avg is None:
+            return 0  # nothing known yet: claim only for idle threads, so long jobs spread out
+        return min(MAX_PREFETCH, int(self.threads * PREFETCH_HORIZON_S / max(avg, 1e-6)))
+
+    def _claim(self, want: int, done: list[int]) -> int:
+        remaining = want
+        session = self.db()
+        for selector in self.selectors:
+            jobs = session.claim(selector, remaining, token=self.token, process_id=self.process_id,
+                                 done=done, after=self.hints.get(selector))
+            done = []  # flushed with the first statement
+            for job in jobs:
+                self.jobs.put(job)
+            if len(jobs) < remaining:
+                self.hints.pop(selector, None)
+            else:
+                self.hints[selector] = (jobs[-1].priority, jobs[-1].id)
+            remaining -= len(jobs)
+            if remaining == 0:
+                break
+        if done:
+            session.finish(done, token=self.token, process_id=self.process_id)
+        return want - remaining
+
+    def _apply_outcomes(self) -> None:
+        session = self.db()
+        while self.outcomes:
+            job, outcome, executions = self.outcomes[0]
+            error = outcome.error
+            assert error is not None
+            if outcome.state == "retry":
+                state = session.retry(job.id, token=self.token, process_id=self.process_id, delay=outcome.delay,
+                                      queue=outcome.retry_queue, priority=outcome.retry_priority, error=error)
+                if state is not None:
+                    logs.event(logging.WARNING, "job_retry",
+                               f"job {job.id} {job.class_path} on {job.queue} attempt {executions} raised "
+                               f"{error.error_class}: {error.message}; retry in {outcome.delay:.1f}s",
+                               job_id=job.id, class_=job.class_path, queue=job.queue, attempt=executions,
+                               duration_ms=round(outcome.duration * 1000, 3), error=error.message)
+            else:
+                ended = session.end(job.id, token=self.token, process_id=self.process_id, state=outcome.state,
+                                    error=error)
+                if ended:
+                    level = logging.ERROR if outcome.state == "failed" else logging.WARNING
+                    verb = "failed" if outcome.state == "failed" else "discarded"
+                    logs.event(level, f"job_{verb}",
+                               f"job {job.id} {job.class_path} on {job.queue} {verb} after attempt {executions}: "
+                               f"{error.error_class}: {error.message}",
+                               job_id=job.id, class_=job.class_path, queue=job.queue, attempt=executions,
+                               duration_ms=round(outcome.duration * 1000, 3), error=error.message)
+            self.outcomes.popleft()
+
+    def _should_stop(self) -> bool:
+        if self.parent_gone():
+            logs.event(logging.WARNING, "supervisor_gone", f"worker {self.process_id}: supervisor is gone; stopping")
+            return True
+        limit = self.config.max_jobs_per_process
+        if limit is not None and sum(self.completed) >= limit:
+            logs.event(INFO, "worker_recycle", f"worker {self.process_id}: ran {sum(self.completed)} jobs; recycling")
+            return True
+        if self.config.max_memory_mb is not None:
+            rss_mb = psutil.Process().memory_info().rss / 2**20
+            if rss_mb > self.config.max_memory_mb:
+                logs.event(logging.WARNING, "worker_recycle",
+                           f"worker {self.process_id}: {rss_mb:.0f} MB > max_memory_mb; recycling")
+                return True
+        return False
+
+    def _shutdown(self) -> None:
+        """Return jobs not started, let running ones finish within shutdown_timeout, deregister."""
+        self.stopping = True
+        while True:  # prefetched jobs are returned by deregister below, uncounted
+            try:
+                if self.jobs.get_nowait() is None:
+                    continue
+            except queue.Empty:
+                break
+        deadline = time.monotonic() + self.queue_config.shutdown_timeout
+        while self.slots.busy() and time.monotonic() < deadline:
+            self.wake.wait(0.01)
+            self.wake.clear()
+        try:
+            self._apply_outcomes()
+            if self.done:
+                self.db().finish(list(self.done), token=self.token, process_id=self.process_id)
+                self.done.clear()
+            released = self.db().deregister([self.process_id])
+        except DatabaseError as exc:
+            logs.event(logging.ERROR, "worker_stop_failed", f"worker {self.process_id}: {exc}")
+            return
+        for _ in range(self.threads):
+            self.jobs.put(None)
+        logs.event(INFO, "worker_stopped",
+                   f"worker {self.process_id} stopped ({sum(self.completed)} jobs run, {released} returned to ready)")
+
+    # -- executor threads ----------------------------------------------------------------
+
+    def _execute_loop(self, index: int) -> None:
+        jobs, slots, wake, run = self.jobs, self.slots, self.wake, self.executor.run
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            executions = job.attempts - job.attempts_base + 1
+            slots.set(index, job.id)
+            if self.log_info:
+                logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
+                           f"(attempt {executions})", job_id=job.id, class_=job.class_path, queue=job.queue,
+                           attempt=executions)
+            outcome = run(job, executions=executions)
+            if outcome.state == "finished":
+                self.done.append(job.id)
+                if self.log_info:
+                    logs.event(INFO, "job_finished", f"job {job.id} {job.class_path} on {job.queue} finished in "
+                               f"{outcome.duration * 1000:.1f} ms", job_id=job.id, class_=job.class_path,
+                               queue=job.queue, attempt=executions, duration_ms=round(outcome.duration * 1000, 3))
+            else:
+                self.outcomes.append((job, outcome, executions))
+            slots.set(index, 0)
+            self.completed[index] += 1
+            avg = self.avg_duration
+            self.avg_duration = outcome.duration if avg is None else avg * 0.9 + outcome.duration * 0.1
+            if not wake.is_set():
+                wake.set()
+
+    # -- listener thread (PostgreSQL) ----------------------------------------------------
+
+    def _matches(self, queue_name: str) -> bool:
+        for s in self.selectors:
+            if s.kind == "any" or (s.kind == "queue" and s.value == queue_name) or (
+                    s.kind == "prefix" and queue_name.startswith(s.value)):
+                return True
+        return False
+
+    def _listen_loop(self) -> None:
+        listener = None
+        while not self.stopping:
+            try:
+                if listener is None:
+                    listener = self.store.listener()
+                    if listener is None:
+                        return
+                    self.listening = True
+                    self.maybe_more = True  # jobs may have arrived while we were not listening
+                    self.wake.set()
+                for payload in listener.wait(1.0):
+                    if self._matches(payload):
+                        self.maybe_more = True
+                        self.wake.set()
+            except DatabaseError:
+                self.listening = False
+                listener = None
+                time.sleep(1.0)

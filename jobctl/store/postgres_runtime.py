@@ -1,0 +1,127 @@
+"""PostgreSQL side of the runtime: one dedicated autocommit connection per process, plus LISTEN."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from jobctl.errors import DatabaseError
+from jobctl.store.base import ClaimedJob, Listener, RunError, RuntimeSession, Selector
+from jobctl.store.postgres import Q, connect
+from jobctl.urls import DatabaseURL, scrub
+
+CHANNEL = "jobctl"
+# Below every real (priority, id): the keyset hint that means "from the head of the queue".
+HEAD = (-(2**31), 0)
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching names that start with `prefix` literally."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+class PostgresSession(RuntimeSession):
+    """Runtime statements on one connection; every call is one statement and one commit."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+        self.conn = connect(url)
+
+    def _run(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self.conn.execute(Q[name], params).fetchall()
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
+                         queues: str | None, threads: int | None, metadata: str | None) -> int:
+        rows = self._run("register_process", {"kind": kind, "hostname": hostname, "pid": pid,
+                                              "supervisor_id": supervisor_id, "queues": queues,
+                                              "threads": threads, "metadata": metadata})
+        return int(rows[0][0])
+
+    def heartbeat(self, beats: Sequence[tuple[int, int]]) -> set[int]:
+        rows = self._run("heartbeat", {"ids": [b[0] for b in beats], "busy": [b[1] for b in beats]})
+        return {int(r[0]) for r in rows}
+
+    def deregister(self, process_ids: Sequence[int]) -> int:
+        rows = self._run("deregister_processes", {"ids": list(process_ids)})
+        return int(rows[0][0])
+
+    def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
+        return [(int(r[0]), r[1], int(r[2]), r[3]) for r in self._run("stale_processes", {"threshold": threshold})]
+
+    def host_processes(self, hostname: str) -> list[tuple[int, int, str, int | None]]:
+        return [(int(r[0]), int(r[1]), r[2], r[3]) for r in self._run("host_processes", {"hostname": hostname})]
+
+    def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
+                   message: str) -> list[tuple[int, str]]:
+        rows = self._run("crash_jobs", {"process_id": process_id, "ids": list(job_ids),
+                                        "max_crashes": max_crashes, "message": message})
+        return [(int(r[0]), r[1]) for r in rows]
+
+    def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
+              done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
+        after_priority, after_id = after or HEAD
+        params: dict[str, Any] = {"done": list(done), "token": token, "process_id": process_id,
+                                  "limit": limit, "after_priority": after_priority, "after_id": after_id}
+        if selector.kind == "queue":
+            params["queue"] = selector.value
+        elif selector.kind == "prefix":
+            params["pattern"] = like_prefix(selector.value)
+        rows = self._run(f"claim_{selector.kind}", params)
+        jobs = [ClaimedJob(*r) for r in rows]
+        jobs.sort(key=lambda j: (j.priority, j.id))  # RETURNING order is not the claim order
+        return jobs
+
+    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
+        # The claim statement with limit 0 claims nothing: one shape for both.
+        self.claim(Selector("queue", ""), 0, token=token, process_id=process_id, done=done)
+
+    def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,
+              priority: int | None, error: RunError) -> str | None:
+        rows = self._run("retry_job", {"id": job_id, "token": token, "process_id": process_id, "delay": delay,
+                                       "queue": queue, "priority": priority, "class": error.error_class,
+                                       "message": error.message, "traceback": error.traceback})
+        return str(rows[0][1]) if rows else None
+
+    def end(self, job_id: int, *, token: int, process_id: int, state: str, error: RunError) -> bool:
+        rows = self._run("end_job", {"id": job_id, "token": token, "process_id": process_id, "state": state,
+                                     "class": error.error_class, "message": error.message,
+                                     "traceback": error.traceback})
+        return bool(rows)
+
+    def dispatch_due(self, limit: int) -> int:
+        return int(self._run("dispatch_due", {"limit": limit})[0][0])
+
+    def prune_finished(self, age: float, limit: int) -> int:
+        return int(self._run("prune_finished", {"age": age, "limit": limit})[0][0])
+
+    def prune_throughput(self, age: float) -> None:
+        try:
+            self.conn.execute(Q["prune_throughput"], {"age": age})
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
+
+
+class PostgresListener(Listener):
+    """LISTEN on a connection of its own; notifications carry the queue name."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+        self.conn = connect(url)
+        self.conn.execute(f"LISTEN {CHANNEL}")
+
+    def wait(self, timeout: float) -> list[str]:
+        try:
+            return [n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)]
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
+
+    def close(self) -> None:
+        self.conn.close()

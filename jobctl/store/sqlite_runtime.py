@@ -1,0 +1,177 @@
+"""SQLite side of the runtime: one connection per process; each step is one BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from jobctl.errors import DatabaseError
+from jobctl.store.base import ClaimedJob, RunError, RuntimeSession, Selector
+from jobctl.store.sqlite import Q, connect
+from jobctl.urls import DatabaseURL
+
+T = TypeVar("T")
+BUSY_RETRY_FOR_S = 60.0
+
+
+def glob_prefix(prefix: str) -> str:
+    """A GLOB pattern matching names that start with `prefix` literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in prefix) + "*"
+
+
+class SqliteSession(RuntimeSession):
+    """Runtime statements on one SQLite connection."""
+
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+        self.conn = connect(url)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _tx(self, body: Callable[[sqlite3.Connection, float], T]) -> T:
+        """Run `body(conn, now)` in a write transaction; SQLITE_BUSY means try again, never a lost job."""
+        deadline = time.monotonic() + BUSY_RETRY_FOR_S
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    continue
+                raise DatabaseError(f"database {self.url.redacted}: {exc}") from None
+            try:
+                result = body(self.conn, time.time())
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+            return result
+
+    def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
+                         queues: str | None, threads: int | None, metadata: str | None) -> int:
+        params = {"kind": kind, "hostname": hostname, "pid": pid, "supervisor_id": supervisor_id,
+                  "queues": queues, "threads": threads, "metadata": metadata}
+        return self._tx(lambda c, now: int(c.execute(Q["register_process"], {**params, "now": now}).fetchone()[0]))
+
+    def heartbeat(self, beats: Sequence[tuple[int, int]]) -> set[int]:
+        def body(c: sqlite3.Connection, now: float) -> set[int]:
+            alive = set()
+            for pid, busy in beats:
+                if c.execute(Q["heartbeat"], {"id": pid, "busy": busy, "now": now}).fetchone():
+                    alive.add(pid)
+            return alive
+
+        return self._tx(body)
+
+    def deregister(self, process_ids: Sequence[int]) -> int:
+        ids = json.dumps(list(process_ids))
+
+        def body(c: sqlite3.Connection, now: float) -> int:
+            released = c.execute(Q["release_processes_jobs"], {"ids": ids}).rowcount
+            c.execute(Q["delete_processes"], {"ids": ids})
+            return int(released)
+
+        return self._tx(body)
+
+    def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
+        rows = self.conn.execute(Q["stale_processes"], {"now": time.time(), "threshold": threshold}).fetchall()
+        return [(int(r[0]), r[1], int(r[2]), r[3]) for r in rows]
+
+    def host_processes(self, hostname: str) -> list[tuple[int, int, str, int | None]]:
+        rows = self.conn.execute(Q["host_processes"], {"hostname": hostname}).fetchall()
+        return [(int(r[0]), int(r[1]), r[2], r[3]) for r in rows]
+
+    def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
+                   message: str) -> list[tuple[int, str]]:
+        def body(c: sqlite3.Connection, now: float) -> list[tuple[int, str]]:
+            rows = c.execute(Q["crash_jobs"], {"ids": json.dumps(list(job_ids)), "process_id": process_id,
+                                               "max_crashes": max_crashes, "now": now}).fetchall()
+            for job_id, attempt, _state in rows:
+                c.execute(Q["insert_error"], {"id": job_id, "attempt": attempt, "class": "jobctl.WorkerCrashed",
+                                              "message": message, "traceback": None, "now": now})
+            if rows:
+                self._count(c, now, process_id, 0, len(rows))
+            return [(int(r[0]), r[2]) for r in rows]
+
+        return self._tx(body)
+
+    @staticmethod
+    def _count(c: sqlite3.Connection, now: float, process_id: int, finished: int, failed: int) -> None:
+        c.execute(Q["count_throughput"], {"minute": now - now % 60, "process_id": process_id,
+                                           "finished": finished, "failed": failed})
+
+    def _finish(self, c: sqlite3.Connection, now: float, done: Sequence[int], token: int, process_id: int) -> None:
+        if done:
+            n = c.execute(Q["finish_jobs"], {"done": json.dumps(list(done)), "token": token, "now": now}).rowcount
+            if n:
+                self._count(c, now, process_id, n, 0)
+
+    def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
+              done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
+        params: dict[str, Any] = {"token": token, "process_id": process_id, "limit": limit}
+        if selector.kind == "queue":
+            params["queue"] = selector.value
+        elif selector.kind == "prefix":
+            params["pattern"] = glob_prefix(selector.value)
+
+        def body(c: sqlite3.Connection, now: float) -> list[ClaimedJob]:
+            self._finish(c, now, done, token, process_id)
+            if limit <= 0:
+                return []
+            rows = c.execute(Q[f"claim_{selector.kind}"], {**params, "now": now}).fetchall()
+            return sorted((ClaimedJob(*r) for r in rows), key=lambda j: (j.priority, j.id))
+
+        return self._tx(body)
+
+    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
+        self._tx(lambda c, now: self._finish(c, now, done, token, process_id))
+
+    def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,
+              priority: int | None, error: RunError) -> str | None:
+        def body(c: sqlite3.Connection, now: float) -> str | None:
+            row = c.execute(Q["retry_job"], {"id": job_id, "token": token, "delay": delay, "queue": queue,
+                                             "priority": priority, "now": now}).fetchone()
+            if row is None:
+                return None
+            self._error(c, now, job_id, row[1], error)
+            self._count(c, now, process_id, 0, 1)
+            return str(row[2])
+
+        return self._tx(body)
+
+    def end(self, job_id: int, *, token: int, process_id: int, state: str, error: RunError) -> bool:
+        def body(c: sqlite3.Connection, now: float) -> bool:
+            row = c.execute(Q["end_job"], {"id": job_id, "token": token, "state": state, "now": now}).fetchone()
+            if row is None:
+                return False
+            self._error(c, now, job_id, row[1], error)
+            if state == "failed":
+                self._count(c, now, process_id, 0, 1)
+            return True
+
+        return self._tx(body)
+
+    @staticmethod
+    def _error(c: sqlite3.Connection, now: float, job_id: int, attempt: int, error: RunError) -> None:
+        c.execute(Q["insert_error"], {"id": job_id, "attempt": attempt, "class": error.error_class,
+                                      "message": error.message, "traceback": error.traceback, "now": now})
+
+    def dispatch_due(self, limit: int) -> int:
+        return self._tx(lambda c, now: int(c.execute(Q["dispatch_due"], {"now": now, "limit": limit}).rowcount))
+
+    def prune_finished(self, age: float, limit: int) -> int:
+        def body(c: sqlite3.Connection, now: float) -> int:
+            ids = [r[0] for r in c.execute(Q["prune_finished_ids"], {"now": now, "age": age, "limit": limit})]
+            if ids:
+                text = json.dumps(ids)
+                for name in ("delete_jobs", "delete_errors", "delete_progress"):
+                    c.execute(Q[name], {"ids": text})
+            return len(ids)
+
+        return self._tx(body)
+
+    def prune_throughput(self, age: float) -> None:
+        self._tx(lambda c, now: c.execute(Q["prune_throughput"], {"now": now, "age": age}))
