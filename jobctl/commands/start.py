@@ -16,12 +16,12 @@ from jobctl.errors import ConfigError, SchemaOutdated
 from jobctl.recurring import RecurringTask, check_tasks, load_recurring
 
 
-class LogFormat(str, enum.Enum):
+class LogFormat(enum.StrEnum):
     text = "text"
     json = "json"
 
 
-class LogLevel(str, enum.Enum):
+class LogLevel(enum.StrEnum):
     debug = "debug"
     info = "info"
     warning = "warning"

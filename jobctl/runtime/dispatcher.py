@@ -8,7 +8,7 @@ import time
 from jobctl.config import DispatcherConfig, QueueConfig
 from jobctl.errors import DatabaseError
 from jobctl.runtime import logs
-from jobctl.runtime.process import ChildProcess
+from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.store.base import Store
 
 PRUNE_BATCH = 500
@@ -22,9 +22,9 @@ class Dispatcher(ChildProcess):
 
     kind = "dispatcher"
 
-    def __init__(self, store: Store, config: DispatcherConfig, queue_config: QueueConfig,
+    def __init__(self, store: Store, config: DispatcherConfig, queue_config: QueueConfig, slots: SlotTable,
                  *, supervisor_pid: int, supervisor_id: int | None) -> None:
-        super().__init__(store, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
+        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
         self.config = config
         self.queue_config = queue_config
         # Not preserving finished jobs means keeping them for no time at all.

@@ -109,8 +109,9 @@ class ChildProcess:
 
     kind = "child"
 
-    def __init__(self, store: Store, *, supervisor_pid: int, supervisor_id: int | None) -> None:
+    def __init__(self, store: Store, slots: SlotTable, *, supervisor_pid: int, supervisor_id: int | None) -> None:
         self.store = store
+        self.slots = slots
         self.supervisor_pid = supervisor_pid
         self.supervisor_id = supervisor_id
         self.stopping = False
@@ -165,4 +166,5 @@ class ChildProcess:
         self.process_id = self.db().register_process(
             kind=self.kind, hostname=HOSTNAME, pid=os.getpid(), supervisor_id=self.supervisor_id,
             queues=queues, threads=threads, metadata=json.dumps(metadata))
+        self.slots.process_id = self.process_id  # tells the supervisor which row to beat for
         return self.process_id

@@ -55,7 +55,7 @@ class Supervisor:
     """`jobctl start`: the parent of every runtime process on this host."""
 
     def __init__(self, store: Store, config: QueueConfig,
-                 extra_children: list[tuple[str, Callable[[int, int | None], int]]] | None = None) -> None:
+                 extra_children: list[tuple[str, Callable[[SlotTable, int, int | None], int]]] | None = None) -> None:
         self.store = store
         self.config = config
         self.children: list[Child] = []
@@ -64,7 +64,7 @@ class Supervisor:
                 self.children.append(Child("worker", f"worker {g}.{p}", worker, SlotTable(worker.threads)))
         for d, dispatcher in enumerate(config.dispatchers, 1):
             self.children.append(Child("dispatcher", f"dispatcher {d}", dispatcher, SlotTable(0)))
-        self.extra = dict(extra_children or [])
+        self.extra = dict(extra_children or [])  # kind -> main(slots, supervisor_pid, supervisor_id)
         for name in self.extra:
             self.children.append(Child(name, name, None, SlotTable(0)))
         self.session: RuntimeSession | None = None
@@ -180,9 +180,9 @@ class Supervisor:
             from jobctl.runtime.dispatcher import Dispatcher
 
             assert isinstance(child.config, DispatcherConfig)
-            return Dispatcher(self.store, child.config, self.config,
+            return Dispatcher(self.store, child.config, self.config, child.slots,
                               supervisor_pid=supervisor_pid, supervisor_id=self.process_id).run()
-        return self.extra[child.kind](supervisor_pid, self.process_id)
+        return self.extra[child.kind](child.slots, supervisor_pid, self.process_id)
 
     def _reap(self) -> None:
         while True:
@@ -270,7 +270,8 @@ class Supervisor:
             db = self._db()
             gone = {pid for pid, *_ in db.stale_processes(self.config.process_alive_threshold)}
             rows = db.host_processes(HOSTNAME)
-            dead_supervisors = {pid for pid, os_pid, kind, _sup in rows if kind == "supervisor" and not pid_alive(os_pid)}
+            dead_supervisors = {pid for pid, os_pid, kind, _sup in rows
+                                if kind == "supervisor" and not pid_alive(os_pid)}
             known = {pid for pid, *_ in rows}
             for pid, os_pid, _kind, sup in rows:
                 orphan = sup is None or sup in dead_supervisors or sup not in known

@@ -39,10 +39,9 @@ class Worker(ChildProcess):
 
     def __init__(self, store: Store, config: WorkerConfig, queue_config: QueueConfig, slots: SlotTable,
                  *, supervisor_pid: int, supervisor_id: int | None) -> None:
-        super().__init__(store, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
+        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
         self.config = config
         self.queue_config = queue_config
-        self.slots = slots
         self.selectors = [Selector.parse(q) for q in config.queues]
         self.threads = config.threads
         self.token = random.getrandbits(62) + 1
@@ -64,7 +63,6 @@ class Worker(ChildProcess):
         self.install_signals()
         self.register(queues=",".join(self.config.queues), threads=self.threads,
                       metadata={"prefetch": self.config.prefetch, "polling_interval": self.config.polling_interval})
-        self.slots.process_id = self.process_id
         logs.event(INFO, "worker_started", f"worker {self.process_id} started on {','.join(self.config.queues)} "
                    f"with {self.threads} threads", queue=",".join(self.config.queues))
         for index in range(self.threads):

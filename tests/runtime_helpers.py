@@ -1,0 +1,115 @@
+"""Running `jobctl start` as a real process and reading the database while it works."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+
+from jobctl import urls
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+FAST_CONFIG = """\
+shutdown_timeout: {shutdown_timeout}
+process_heartbeat_interval: 1
+process_alive_threshold: {alive_threshold}
+max_crashes: {max_crashes}
+dispatchers:
+  - polling_interval: 0.1
+    batch_size: 100
+workers:
+  - queues: "{queues}"
+    threads: {threads}
+    processes: {processes}
+    polling_interval: 0.05
+"""
+
+
+def write_config(path: Path, *, threads: int = 3, processes: int = 2, queues: str = "*", max_crashes: int = 2,
+                 shutdown_timeout: float = 3, alive_threshold: float = 4, extra: str = "") -> Path:
+    """A queue.yml with short intervals, for tests."""
+    path.write_text(FAST_CONFIG.format(threads=threads, processes=processes, queues=queues, max_crashes=max_crashes,
+                                       shutdown_timeout=shutdown_timeout, alive_threshold=alive_threshold) + extra)
+    return path
+
+
+def env_for(url: str) -> dict[str, str]:
+    """The environment a runtime process gets: the test database, tests importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBCTL_", "DATABASE_URL"))}
+    env["JOBCTL_DATABASE_URL"] = url
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), str(ROOT)])
+    return env
+
+
+def start(url: str, config: Path, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """`jobctl start` in the background."""
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "jobctl.cli", "start", "--config", str(config), *args],
+                            cwd=config.parent, env=env_for(url), stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for(check: Callable[[], T], timeout: float = 30, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
+        time.sleep(0.05)
+
+
+@contextmanager
+def connection(url: str) -> Iterator[Any]:
+    """A raw autocommit connection to the test database."""
+    parsed = urls.parse(url)
+    if parsed.backend == "postgresql":
+        conn: Any = psycopg.connect(parsed.target, autocommit=True)
+    else:
+        conn = sqlite3.connect(parsed.target, timeout=30, isolation_level=None)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def query(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one query (`?` placeholders work on both backends)."""
+    with connection(url) as conn:
+        if isinstance(conn, psycopg.Connection):
+            sql = sql.replace("?", "%s")
+        return list(conn.execute(sql, params).fetchall())
+
+
+def scalar(url: str, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The single value of a query."""
+    return query(url, sql, params)[0][0]
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    """Signal `jobctl start` and wait for it to exit."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return proc.wait(timeout)
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids of a process's direct children."""
+    import psutil
+
+    try:
+        return [c.pid for c in psutil.Process(pid).children()]
+    except psutil.NoSuchProcess:
+        return []

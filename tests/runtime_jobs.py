@@ -1,0 +1,100 @@
+"""Jobs the runtime tests run in real worker processes; each records its runs in `test_runs`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import psycopg
+
+import jobctl
+from jobctl import urls
+
+_local = threading.local()
+
+RUNS_DDL = {
+    "postgresql": "CREATE TABLE IF NOT EXISTS test_runs (job_id bigint, pid int, tag text, "
+                  "started double precision, ended double precision)",
+    "sqlite": "CREATE TABLE IF NOT EXISTS test_runs (job_id INTEGER, pid INTEGER, tag TEXT, started REAL, ended REAL)",
+}
+
+
+def _conn() -> Any:
+    conn = getattr(_local, "conn", None)
+    if conn is None or getattr(_local, "pid", None) != os.getpid():
+        url = urls.parse(os.environ["JOBCTL_DATABASE_URL"])
+        if url.backend == "postgresql":
+            conn = psycopg.connect(url.target, autocommit=True)
+        else:
+            conn = sqlite3.connect(url.target, timeout=30, isolation_level=None)
+        _local.conn, _local.pid = conn, os.getpid()
+    return conn
+
+
+def record(job: jobctl.Job, tag: str, started: float, ended: float | None = None) -> None:
+    """One row per run: which job, which process, when."""
+    sql = "INSERT INTO test_runs (job_id, pid, tag, started, ended) VALUES (%s, %s, %s, %s, %s)"
+    conn = _conn()
+    if isinstance(conn, sqlite3.Connection):
+        sql = sql.replace("%s", "?")
+    conn.execute(sql, (job.job_id, os.getpid(), tag, started, ended))
+
+
+class Record(jobctl.Job):
+    """Records that it ran."""
+
+    def perform(self, tag: str = "") -> None:
+        now = time.time()
+        record(self, tag, now, now)
+
+
+class Sleep(jobctl.Job):
+    """Runs for `seconds`, recording start and end."""
+
+    def perform(self, seconds: float, tag: str = "") -> None:
+        start = time.time()
+        time.sleep(seconds)
+        record(self, tag, start, time.time())
+
+
+class Flaky(jobctl.Job):
+    """Always raises; retried with fixed waits."""
+
+    retry_on = (jobctl.RetryOn(ValueError, wait=1, attempts=3),)
+
+    def perform(self) -> None:
+        record(self, "flaky", time.time())
+        raise ValueError(f"flaky run {self.executions}")
+
+
+class Gone(jobctl.Job):
+    """Discarded when it raises LookupError."""
+
+    discard_on = (LookupError,)
+
+    def perform(self) -> None:
+        raise LookupError("the record is gone")
+
+
+class Suicide(jobctl.Job):
+    """Kills its own worker process every time."""
+
+    def perform(self) -> None:
+        record(self, "suicide", time.time())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class WaitForFile(jobctl.Job):
+    """Runs until a file exists (lets a test kill its worker mid-job)."""
+
+    def perform(self, path: str, timeout: float = 60) -> None:
+        start = time.time()
+        record(self, "waiting", start)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        record(self, "done", start, time.time())
