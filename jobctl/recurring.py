@@ -21,13 +21,17 @@ from jobctl.config import DEFAULT_ENVIRONMENT, _At, load_yaml_sections
 from jobctl.errors import ConfigError, JobClassError, SerializationError
 from jobctl.job import Job, load_job_class
 from jobctl.schedule import Schedule, parse_schedule
+from jobctl.store.base import RecurringRow
 
 __all__ = [
     "DEFAULT_RECURRING_PATH",
+    "RecurringCommandJob",
     "RecurringTask",
     "check_tasks",
     "load_recurring",
+    "register_tasks",
     "resolve_task",
+    "row_for",
 ]
 
 DEFAULT_RECURRING_PATH = "config/recurring.yml"
@@ -322,3 +326,45 @@ def _show_args(value: object) -> str:
         value = list(value)
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- running tasks (the scheduler enqueues, the worker runs) ----------------------------------
+
+_loaded: dict[str, RecurringTask] = {}
+
+
+def register_tasks(tasks: Iterable[RecurringTask]) -> None:
+    """Make these tasks' commands runnable in this process (`jobctl start` does it before forking)."""
+    _loaded.clear()
+    _loaded.update({task.key: task for task in tasks})
+
+
+class RecurringCommandJob(Job):
+    """What a `command` task's tick enqueues: only the task key travels, the command comes from the
+    worker's own recurring config, so a row can never name an arbitrary callable."""
+
+    def perform(self, key: str) -> Any:
+        task = _loaded.get(key)
+        if task is None or task.command is None:
+            raise JobClassError(f"recurring task {key!r} is not a command task in this worker's recurring config")
+        func = resolve_task(task)
+        assert callable(func)
+        return func(*task.args, **task.kwargs)
+
+
+def row_for(task: RecurringTask, next_run_at: Any = None) -> RecurringRow:
+    """The stored form of a task: what its ticks enqueue and how operators see it."""
+    if task.class_path is not None:
+        job_class = load_job_class(task.class_path)
+        class_path = task.class_path
+        arguments = dump_arguments(task.args, task.kwargs)
+        queue = task.queue or job_class.queue
+        priority = job_class.priority if task.priority is None else task.priority
+    else:
+        class_path = f"{RecurringCommandJob.__module__}:{RecurringCommandJob.__qualname__}"
+        arguments = dump_arguments([task.key], {})
+        queue = task.queue or "default"
+        priority = task.priority or 0
+    return RecurringRow(key=task.key, schedule=task.schedule.text, cron=task.schedule.cron, class_path=class_path,
+                        command=task.command, arguments=arguments, queue=queue, priority=priority,
+                        description=task.description, next_run_at=next_run_at)

@@ -13,7 +13,7 @@ from jobctl import db
 from jobctl.commands.common import GLOBALS, say
 from jobctl.config import QueueConfig, load_queue_config
 from jobctl.errors import ConfigError, SchemaOutdated
-from jobctl.recurring import RecurringTask, check_tasks, load_recurring
+from jobctl.recurring import RecurringTask, check_tasks, load_recurring, register_tasks
 
 
 class LogFormat(enum.StrEnum):
@@ -82,4 +82,5 @@ def start(
     logs.setup(log_level.value, log_format.value)
     for warning in config.warnings:
         logs.event(30, "config_warning", warning)
-    raise typer.Exit(Supervisor(store, config).run())
+    register_tasks(tasks)  # before forking: workers run command tasks by key from this registry
+    raise typer.Exit(Supervisor(store, config, () if skip_recurring else tasks).run())

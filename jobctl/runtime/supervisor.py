@@ -13,11 +13,11 @@ import select
 import signal
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jobctl.config import DispatcherConfig, QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
+from jobctl.recurring import RecurringTask
 from jobctl.runtime import logs
 from jobctl.runtime.process import HOSTNAME, Death, SlotTable, pid_alive
 from jobctl.store.base import RuntimeSession, Store
@@ -54,8 +54,7 @@ class Child:
 class Supervisor:
     """`jobctl start`: the parent of every runtime process on this host."""
 
-    def __init__(self, store: Store, config: QueueConfig,
-                 extra_children: list[tuple[str, Callable[[SlotTable, int, int | None], int]]] | None = None) -> None:
+    def __init__(self, store: Store, config: QueueConfig, tasks: tuple[RecurringTask, ...] = ()) -> None:
         self.store = store
         self.config = config
         self.children: list[Child] = []
@@ -64,9 +63,9 @@ class Supervisor:
                 self.children.append(Child("worker", f"worker {g}.{p}", worker, SlotTable(worker.threads)))
         for d, dispatcher in enumerate(config.dispatchers, 1):
             self.children.append(Child("dispatcher", f"dispatcher {d}", dispatcher, SlotTable(0)))
-        self.extra = dict(extra_children or [])  # kind -> main(slots, supervisor_pid, supervisor_id)
-        for name in self.extra:
-            self.children.append(Child(name, name, None, SlotTable(0)))
+        self.tasks = tasks
+        if tasks:
+            self.children.append(Child("scheduler", "scheduler", None, SlotTable(0)))
         self.session: RuntimeSession | None = None
         self.process_id = 0
         self.stopping = False
@@ -92,7 +91,8 @@ class Supervisor:
         logs.event(logging.INFO, "supervisor_started",
                    f"supervisor {self.process_id} (pid {os.getpid()}) on {self.store.url.redacted}: "
                    f"{sum(c.kind == 'worker' for c in self.children)} workers, "
-                   f"{sum(c.kind == 'dispatcher' for c in self.children)} dispatchers")
+                   f"{sum(c.kind == 'dispatcher' for c in self.children)} dispatchers, "
+                   f"{len(self.tasks)} recurring tasks")
         self._prune()
         for child in self.children:
             self._spawn(child)
@@ -182,7 +182,10 @@ class Supervisor:
             assert isinstance(child.config, DispatcherConfig)
             return Dispatcher(self.store, child.config, self.config, child.slots,
                               supervisor_pid=supervisor_pid, supervisor_id=self.process_id).run()
-        return self.extra[child.kind](child.slots, supervisor_pid, self.process_id)
+        from jobctl.runtime.scheduler import Scheduler
+
+        return Scheduler(self.store, self.tasks, child.slots, supervisor_pid=supervisor_pid,
+                         supervisor_id=self.process_id).run()
 
     def _reap(self) -> None:
         while True:

@@ -153,6 +153,32 @@ class RunError:
     """Formatted traceback."""
 
 
+@dataclass(frozen=True)
+class RecurringRow:
+    """A recurring task as stored, and what each of its ticks enqueues."""
+
+    key: str
+    """Task key."""
+    schedule: str
+    """As written."""
+    cron: str
+    """As cron."""
+    class_path: str
+    """The job class each tick enqueues (a command's built-in job for commands)."""
+    command: str | None
+    """The command's import path, for display."""
+    arguments: str
+    """Stored arguments of each tick's job."""
+    queue: str
+    """Queue of each tick's job."""
+    priority: int
+    """Priority of each tick's job."""
+    description: str | None
+    """Free text."""
+    next_run_at: dt.datetime | None
+    """When it runs next."""
+
+
 class RuntimeSession(abc.ABC):
     """A runtime process's own connection: registration, claims, completions, dispatching."""
 
@@ -211,6 +237,26 @@ class RuntimeSession(abc.ABC):
     @abc.abstractmethod
     def prune_throughput(self, age: float) -> None:
         """Forget throughput counters older than `age` seconds."""
+
+    @abc.abstractmethod
+    def now(self) -> dt.datetime:
+        """The database's clock (aware UTC)."""
+
+    @abc.abstractmethod
+    def upsert_recurring_task(self, row: RecurringRow) -> None:
+        """Record a recurring task as this scheduler loaded it."""
+
+    @abc.abstractmethod
+    def enqueue_tick(self, row: RecurringRow, run_at: dt.datetime) -> int | None:
+        """Enqueue the tick `run_at` of a task; None when another scheduler already did."""
+
+    @abc.abstractmethod
+    def set_next_run(self, key: str, next_run_at: dt.datetime) -> None:
+        """Show operators when a task runs next."""
+
+    @abc.abstractmethod
+    def prune_recurring_runs(self, age: float) -> None:
+        """Forget ticks older than `age` seconds."""
 
     @abc.abstractmethod
     def close(self) -> None:

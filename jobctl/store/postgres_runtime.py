@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
 from jobctl.errors import DatabaseError
-from jobctl.store.base import ClaimedJob, Listener, RunError, RuntimeSession, Selector
+from jobctl.store.base import ClaimedJob, Listener, RecurringRow, RunError, RuntimeSession, Selector
 from jobctl.store.postgres import Q, connect
 from jobctl.urls import DatabaseURL, scrub
 
@@ -103,8 +104,34 @@ class PostgresSession(RuntimeSession):
         return int(self._run("prune_finished", {"age": age, "limit": limit})[0][0])
 
     def prune_throughput(self, age: float) -> None:
+        self._execute("prune_throughput", {"age": age})
+
+
+    def now(self) -> dt.datetime:
+        value: dt.datetime = self._run("database_now", {})[0][0]
+        return value.astimezone(dt.UTC)
+
+    def upsert_recurring_task(self, row: RecurringRow) -> None:
+        self._execute("upsert_recurring_task", {
+            "key": row.key, "schedule": row.schedule, "cron": row.cron, "class": row.class_path,
+            "command": row.command, "arguments": row.arguments, "queue": row.queue, "priority": row.priority,
+            "description": row.description, "next_run_at": row.next_run_at})
+
+    def enqueue_tick(self, row: RecurringRow, run_at: dt.datetime) -> int | None:
+        rows = self._run("enqueue_tick", {"key": row.key, "run_at": run_at, "queue": row.queue,
+                                          "class": row.class_path, "priority": row.priority,
+                                          "arguments": row.arguments})
+        return int(rows[0][0]) if rows else None
+
+    def set_next_run(self, key: str, next_run_at: dt.datetime) -> None:
+        self._execute("set_next_run", {"key": key, "next_run_at": next_run_at})
+
+    def prune_recurring_runs(self, age: float) -> None:
+        self._execute("prune_recurring_runs", {"age": age})
+
+    def _execute(self, name: str, params: dict[str, Any]) -> None:
         try:
-            self.conn.execute(Q["prune_throughput"], {"age": age})
+            self.conn.execute(Q[name], params)
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import time
@@ -9,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from jobctl.errors import DatabaseError
-from jobctl.store.base import ClaimedJob, RunError, RuntimeSession, Selector
+from jobctl.store.base import ClaimedJob, RecurringRow, RunError, RuntimeSession, Selector
 from jobctl.store.sqlite import Q, connect
 from jobctl.urls import DatabaseURL
 
@@ -172,6 +173,36 @@ class SqliteSession(RuntimeSession):
             return len(ids)
 
         return self._tx(body)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)  # one host: the host's clock is the database's
+
+    def upsert_recurring_task(self, row: RecurringRow) -> None:
+        next_run = row.next_run_at.timestamp() if row.next_run_at else None
+        self._tx(lambda c, now: c.execute(Q["upsert_recurring_task"], {
+            "key": row.key, "schedule": row.schedule, "cron": row.cron, "class": row.class_path,
+            "command": row.command, "arguments": row.arguments, "queue": row.queue, "priority": row.priority,
+            "description": row.description, "next_run_at": next_run, "now": now}))
+
+    def enqueue_tick(self, row: RecurringRow, run_at: dt.datetime) -> int | None:
+        params = {"key": row.key, "run_at": run_at.timestamp()}
+
+        def body(c: sqlite3.Connection, now: float) -> int | None:
+            if c.execute(Q["insert_recurring_run"], params).rowcount != 1:
+                return None  # another scheduler enqueued this tick
+            found = c.execute(Q["insert_tick_job"], {**params, "queue": row.queue, "class": row.class_path,
+                                                     "priority": row.priority, "arguments": row.arguments,
+                                                     "now": now}).fetchone()
+            return int(found[0])
+
+        return self._tx(body)
+
+    def set_next_run(self, key: str, next_run_at: dt.datetime) -> None:
+        self._tx(lambda c, now: c.execute(Q["set_next_run"], {"key": key, "next_run_at": next_run_at.timestamp(),
+                                                               "now": now}))
+
+    def prune_recurring_runs(self, age: float) -> None:
+        self._tx(lambda c, now: c.execute(Q["prune_recurring_runs"], {"now": now, "age": age}))
 
     def prune_throughput(self, age: float) -> None:
         self._tx(lambda c, now: c.execute(Q["prune_throughput"], {"now": now, "age": age}))

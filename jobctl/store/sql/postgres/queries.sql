@@ -271,3 +271,45 @@ SELECT count(*) FROM gone;
 -- name: prune_throughput
 -- Forget throughput counters older than the given age (seconds).
 DELETE FROM jobctl_throughput WHERE minute < now() - %(age)s::float8 * interval '1 second';
+
+-- ---------------------------------------------------------------------------------------
+-- Recurring tasks.
+
+-- name: database_now
+-- The database's clock: every tick, due time and heartbeat is judged by it.
+SELECT now();
+
+-- name: upsert_recurring_task
+-- Record a task as this scheduler loaded it.
+INSERT INTO jobctl_recurring_tasks (key, schedule, cron, class, command, arguments, queue, priority, description,
+                                    next_run_at, updated_at)
+VALUES (%(key)s, %(schedule)s, %(cron)s, %(class)s, %(command)s, %(arguments)s, %(queue)s, %(priority)s,
+        %(description)s, %(next_run_at)s, now())
+ON CONFLICT (key) DO UPDATE SET schedule = EXCLUDED.schedule, cron = EXCLUDED.cron, class = EXCLUDED.class,
+    command = EXCLUDED.command, arguments = EXCLUDED.arguments, queue = EXCLUDED.queue,
+    priority = EXCLUDED.priority, description = EXCLUDED.description, next_run_at = EXCLUDED.next_run_at,
+    updated_at = now();
+
+-- name: enqueue_tick
+-- Enqueue one tick of a task unless any scheduler already did (the run's primary key decides).
+WITH new_id AS (
+    SELECT nextval(pg_get_serial_sequence('jobctl_jobs', 'id')) AS id
+), run AS (
+    INSERT INTO jobctl_recurring_runs (task_key, run_at, job_id)
+    SELECT %(key)s, %(run_at)s, id FROM new_id
+    ON CONFLICT DO NOTHING
+    RETURNING job_id
+), job AS (
+    INSERT INTO jobctl_jobs (id, queue, class, priority, state, arguments)
+    SELECT job_id, %(queue)s, %(class)s, %(priority)s, 'ready', %(arguments)s FROM run
+    RETURNING id, queue
+)
+SELECT id, (pg_notify('jobctl', queue))::text AS _ FROM job;
+
+-- name: set_next_run
+-- Show operators when a task runs next.
+UPDATE jobctl_recurring_tasks SET next_run_at = %(next_run_at)s, updated_at = now() WHERE key = %(key)s;
+
+-- name: prune_recurring_runs
+-- Forget ticks older than the given age (seconds): far older than any scheduler could still enqueue.
+DELETE FROM jobctl_recurring_runs WHERE run_at < now() - %(age)s::float8 * interval '1 second';

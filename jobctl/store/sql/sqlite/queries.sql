@@ -162,3 +162,37 @@ DELETE FROM jobctl_progress WHERE job_id IN (SELECT value FROM json_each(:ids));
 -- name: prune_throughput
 -- Forget throughput counters older than the given age (seconds).
 DELETE FROM jobctl_throughput WHERE minute < :now - :age;
+
+-- ---------------------------------------------------------------------------------------
+-- Recurring tasks.
+
+-- name: upsert_recurring_task
+-- Record a task as this scheduler loaded it.
+INSERT INTO jobctl_recurring_tasks (key, schedule, cron, class, command, arguments, queue, priority, description,
+                                    next_run_at, updated_at)
+VALUES (:key, :schedule, :cron, :class, :command, :arguments, :queue, :priority, :description, :next_run_at, :now)
+ON CONFLICT (key) DO UPDATE SET schedule = excluded.schedule, cron = excluded.cron, class = excluded.class,
+    command = excluded.command, arguments = excluded.arguments, queue = excluded.queue,
+    priority = excluded.priority, description = excluded.description, next_run_at = excluded.next_run_at,
+    updated_at = excluded.updated_at;
+
+-- name: insert_recurring_run
+-- Claim one tick of a task for this scheduler (ignored when another already did).
+INSERT INTO jobctl_recurring_runs (task_key, run_at, job_id)
+VALUES (:key, :run_at, (SELECT COALESCE(max(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'jobctl_jobs'))
+ON CONFLICT DO NOTHING;
+
+-- name: insert_tick_job
+-- The job of a tick just claimed (its id was reserved by insert_recurring_run, in the same transaction).
+INSERT INTO jobctl_jobs (id, queue, class, priority, state, arguments, enqueued_at, scheduled_at)
+SELECT job_id, :queue, :class, :priority, 'ready', :arguments, :now, :now
+FROM jobctl_recurring_runs WHERE task_key = :key AND run_at = :run_at
+RETURNING id;
+
+-- name: set_next_run
+-- Show operators when a task runs next.
+UPDATE jobctl_recurring_tasks SET next_run_at = :next_run_at, updated_at = :now WHERE key = :key;
+
+-- name: prune_recurring_runs
+-- Forget ticks older than the given age (seconds).
+DELETE FROM jobctl_recurring_runs WHERE run_at < :now - :age;
