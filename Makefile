@@ -29,5 +29,10 @@ pytest: venv
 
 test: lint typecheck pytest
 
+# The example app (examples/) on examples/demo.sqlite3, or DATABASE=postgresql://…, until Ctrl-C.
+.PHONY: demo
+demo: venv
+	$(PY) examples/demo.py $(if $(DATABASE),--database '$(DATABASE)')
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache

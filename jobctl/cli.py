@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from jobctl import __version__
+from jobctl.commands import change, inspect
 from jobctl.commands import enqueue as enqueue_cmd
 from jobctl.commands import start as start_cmd
 from jobctl.commands.common import GLOBALS
@@ -24,8 +25,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(enqueue_cmd.db_app, name="db")
-app.command("enqueue")(enqueue_cmd.enqueue)
 app.command("start")(start_cmd.start)
+app.command("stats")(inspect.stats)
+app.command("jobs")(inspect.jobs)
+app.command("show")(inspect.show)
+app.command("retry")(change.retry)
+app.command("discard")(change.discard)
+app.command("clear")(change.clear)
+app.command("pause")(change.pause)
+app.command("resume")(change.resume)
+app.command("enqueue")(enqueue_cmd.enqueue)
+app.command("recurring")(inspect.recurring)
+app.command("processes")(inspect.processes)
 
 GLOBAL_VALUE_OPTIONS = ("--database", "--config")
 GLOBAL_FLAGS = ("--debug",)

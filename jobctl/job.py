@@ -307,7 +307,9 @@ def count(state: str | None = None, queue: str | None = None) -> int:
 
 def get_job(job_id: int) -> JobInfo:
     """A frozen `JobInfo`; raises `JobNotFound` for an unknown id."""
-    info = db.get_store().get_job(job_id, db.current_connection())
-    if info is None:
+    from jobctl.admin import get_jobs
+
+    found = get_jobs(db.get_store(), [job_id], db.current_connection())
+    if not found:
         raise JobNotFound(f"job {job_id} does not exist")
-    return info
+    return found[0]

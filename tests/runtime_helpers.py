@@ -113,3 +113,13 @@ def children_of(pid: int) -> list[int]:
         return [c.pid for c in psutil.Process(pid).children()]
     except psutil.NoSuchProcess:
         return []
+
+
+def cli(*args: str, url: str | None = None, cwd: Path = ROOT, stdin: str | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `jobctl ARGS` as a user would (no terminal on stdin), against `url` when given."""
+    full_env = env_for(url) if url else {k: v for k, v in os.environ.items()
+                                         if not k.startswith(("JOBCTL_", "DATABASE_URL"))}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "jobctl.cli", *args], cwd=cwd, env=full_env, input=stdin,
+                          capture_output=True, text=True, timeout=60)

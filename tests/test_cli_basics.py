@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import jobctl
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBCTL_", "DATABASE_URL"))}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "jobctl.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=60)
+from tests.runtime_helpers import cli as run
 
 
 def test_help_lists_verbs() -> None:
@@ -55,7 +44,10 @@ def test_migrate_and_enqueue(backend: str, request: pytest.FixtureRequest, tmp_p
     url = request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
     first = run("db", "migrate", "--json", "--database", url)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["version"] == 1
+    from jobctl.store import queries
+
+    latest = queries.migrations("postgres" if backend == "postgresql" else "sqlite")[-1][0]
+    assert json.loads(first.stdout)["version"] == latest
     again = run("--database", url, "db", "migrate")
     assert again.returncode == 0 and "up to date" in again.stderr
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from jobctl import db
+from jobctl.info import iso
 from jobctl.store.base import Store
 
 
@@ -34,8 +36,14 @@ def store() -> Store:
 
 
 def emit_json(data: Any) -> None:
-    """Data on stdout as JSON, no colour."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    """Data on stdout as JSON, no colour; datetimes as UTC ISO-8601."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return iso(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def say(message: str) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobctl.info import JobInfo
 from jobctl.urls import DatabaseURL
 
 
@@ -82,12 +81,12 @@ class Store(abc.ABC):
         """A job's current state, or None when it does not exist."""
 
     @abc.abstractmethod
-    def get_job(self, job_id: int, conn: Any = None) -> JobInfo | None:
-        """One job with its errors and progress, or None."""
-
-    @abc.abstractmethod
     def count(self, state: str | None = None, queue: str | None = None) -> int:
         """How many jobs, optionally of one state and/or queue."""
+
+    @abc.abstractmethod
+    def run(self, name: str, params: dict[str, Any] | None = None, conn: Any = None) -> list[dict[str, Any]]:
+        """Run a named operator query; rows as dicts, times as aware datetimes, JSON columns parsed."""
 
     @abc.abstractmethod
     def close(self) -> None:

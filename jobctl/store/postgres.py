@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from jobctl.errors import DatabaseError
-from jobctl.info import ErrorInfo, JobInfo, Progress
 from jobctl.store import queries
 from jobctl.store.base import Inserted, Listener, NewJob, RuntimeSession, Store
 from jobctl.urls import DatabaseURL, scrub
@@ -171,17 +171,10 @@ class PostgresStore(Store):
             row = c.execute(Q["job_state"], {"id": job_id}).fetchone()
         return str(row[0]) if row else None
 
-    def get_job(self, job_id: int, conn: Any = None) -> JobInfo | None:
-        with self._conn_for(conn) as c:
-            row = c.execute(Q["get_job"], {"id": job_id}).fetchone()
-            if row is None:
-                return None
-            errors = tuple(ErrorInfo(*e) for e in c.execute(Q["job_errors"], {"id": job_id}))
-            prog = c.execute(Q["job_progress"], {"id": job_id}).fetchone()
-        (id_, cls, queue, priority, state, arguments, attempts, crashes, key,
-         enqueued_at, scheduled_at, claimed_at, finished_at, _process) = row
-        return JobInfo(id_, cls, queue, priority, state, arguments, attempts, crashes, errors, key,
-                       Progress(*prog) if prog else None, enqueued_at, scheduled_at, claimed_at, finished_at)
+
+    def run(self, name: str, params: dict[str, Any] | None = None, conn: Any = None) -> list[dict[str, Any]]:
+        with self._conn_for(conn) as c, c.cursor(row_factory=dict_row) as cur:
+            return cur.execute(Q[name], params or {}).fetchall()
 
     def count(self, state: str | None = None, queue: str | None = None) -> int:
         with self._own() as c:

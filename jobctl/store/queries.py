@@ -11,13 +11,18 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 @cache
 def load(backend: str) -> dict[str, str]:
-    """Every named query of a backend's `queries.sql`, by name."""
-    text = (resources.files("jobctl.store") / "sql" / backend / "queries.sql").read_text()
-    parts = _NAME.split(text)
+    """Every named query of a backend's `.sql` files (runtime, operator), by name."""
     queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        sql = "\n".join(line for line in body.splitlines() if not line.startswith("--")).strip()
-        queries[name] = sql.rstrip(";")
+    folder = resources.files("jobctl.store") / "sql" / backend
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql"):
+            continue
+        parts = _NAME.split(entry.read_text())
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined twice in {backend}")
+            sql = "\n".join(line for line in body.splitlines() if not line.startswith("--")).strip()
+            queries[name] = sql.rstrip(";")
     return queries
 
 

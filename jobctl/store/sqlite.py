@@ -10,10 +10,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from jobctl.errors import DatabaseError, SchemaOutdated
-from jobctl.info import ErrorInfo, JobInfo, Progress
 from jobctl.store import queries
 from jobctl.store.base import Inserted, NewJob, RuntimeSession, Store
 from jobctl.urls import DatabaseURL
@@ -57,6 +57,38 @@ def split_script(sql: str) -> list[str]:
     if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()):
         statements.append(buf.strip())
     return statements
+
+
+def _bind(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return value
+
+
+def _column(name: str, value: Any) -> Any:
+    """Times are stored as epoch seconds and JSON as text: give them back as the PostgreSQL side does."""
+    if value is not None:
+        if name.endswith("_at") or name in ("at", "minute", "now"):
+            return utc(value)
+        if name in ("arguments", "metadata") and isinstance(value, str):
+            return json.loads(value)
+    return value
+
+
+@cache
+def _statements(name: str) -> list[str]:
+    return split_script(Q[name])
+
+
+def _run_all(conn: sqlite3.Connection, statements: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run every statement; the last one's rows are the result (read before any commit)."""
+    for statement in statements[:-1]:
+        conn.execute(statement, params).fetchall()
+    cur = conn.execute(statements[-1], params)
+    names = [d[0] for d in cur.description or ()]
+    return [{n: _column(n, v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
 
 
 class SqliteStore(Store):
@@ -209,20 +241,17 @@ class SqliteStore(Store):
             row = c.execute(Q["job_state"], {"id": job_id}).fetchone()
         return str(row[0]) if row else None
 
-    def get_job(self, job_id: int, conn: Any = None) -> JobInfo | None:
+
+    def run(self, name: str, params: dict[str, Any] | None = None, conn: Any = None) -> list[dict[str, Any]]:
+        bound = {k: _bind(v) for k, v in (params or {}).items()}
+        bound.setdefault("now", time.time())
+        statements = _statements(name)
+        writes = any(st.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE") for st in statements)
         with self._conn_for(conn) as c:
-            row = c.execute(Q["get_job"], {"id": job_id}).fetchone()
-            if row is None:
-                return None
-            errors = tuple(ErrorInfo(a, k, m, t, utc(at)) for a, k, m, t, at in  # type: ignore[arg-type]
-                           c.execute(Q["job_errors"], {"id": job_id}))
-            prog = c.execute(Q["job_progress"], {"id": job_id}).fetchone()
-        (id_, cls, queue, priority, state, arguments, attempts, crashes, key,
-         enqueued_at, scheduled_at, claimed_at, finished_at, _process) = row
-        progress = Progress(prog[0], prog[1], prog[2], utc(prog[3])) if prog else None  # type: ignore[arg-type]
-        return JobInfo(id_, cls, queue, priority, state, json.loads(arguments), attempts, crashes, errors, key,
-                       progress, utc(enqueued_at), utc(scheduled_at),  # type: ignore[arg-type]
-                       utc(claimed_at), utc(finished_at))
+            if writes and conn is None:
+                with self._write(c):
+                    return _run_all(c, statements, bound)
+            return _run_all(c, statements, bound)
 
     def count(self, state: str | None = None, queue: str | None = None) -> int:
         with self._own() as c:

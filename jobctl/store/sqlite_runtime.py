@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from jobctl.errors import DatabaseError
 from jobctl.store.base import ClaimedJob, RecurringRow, RunError, RuntimeSession, Selector
-from jobctl.store.sqlite import Q, connect
+from jobctl.store.sqlite import Q, connect, split_script
 from jobctl.urls import DatabaseURL
 
 T = TypeVar("T")
@@ -167,9 +167,8 @@ class SqliteSession(RuntimeSession):
         def body(c: sqlite3.Connection, now: float) -> int:
             ids = [r[0] for r in c.execute(Q["prune_finished_ids"], {"now": now, "age": age, "limit": limit})]
             if ids:
-                text = json.dumps(ids)
-                for name in ("delete_jobs", "delete_errors", "delete_progress"):
-                    c.execute(Q[name], {"ids": text})
+                for statement in split_script(Q["delete_jobs"]):  # the operators' delete, three statements
+                    c.execute(statement, {"ids": json.dumps(ids)}).fetchall()
             return len(ids)
 
         return self._tx(body)

@@ -57,20 +57,6 @@ WHERE key = %(key)s AND state IN ('scheduled', 'ready', 'blocked', 'claimed');
 -- The state of one job.
 SELECT state FROM jobctl_jobs WHERE id = %(id)s;
 
--- name: get_job
--- One job, every column the JSON form needs.
-SELECT id, class, queue, priority, state, arguments, attempts, crashes, key,
-       enqueued_at, scheduled_at, claimed_at, finished_at, process_id
-FROM jobctl_jobs WHERE id = %(id)s;
-
--- name: job_errors
--- Every error kept for one job, oldest first.
-SELECT attempt, class, message, traceback, at FROM jobctl_errors WHERE job_id = %(id)s ORDER BY id;
-
--- name: job_progress
--- The progress last reported by one job.
-SELECT done, total, message, at FROM jobctl_progress WHERE job_id = %(id)s;
-
 -- name: count_jobs
 -- Count jobs, optionally of one state and/or one queue.
 SELECT count(*) FROM jobctl_jobs

@@ -18,20 +18,6 @@ WHERE key = :key AND state IN ('scheduled', 'ready', 'blocked', 'claimed');
 -- The state of one job.
 SELECT state FROM jobctl_jobs WHERE id = :id;
 
--- name: get_job
--- One job, every column the JSON form needs.
-SELECT id, class, queue, priority, state, arguments, attempts, crashes, key,
-       enqueued_at, scheduled_at, claimed_at, finished_at, process_id
-FROM jobctl_jobs WHERE id = :id;
-
--- name: job_errors
--- Every error kept for one job, oldest first.
-SELECT attempt, class, message, traceback, at FROM jobctl_errors WHERE job_id = :id ORDER BY id;
-
--- name: job_progress
--- The progress last reported by one job.
-SELECT done, total, message, at FROM jobctl_progress WHERE job_id = :id;
-
 -- name: count_jobs
 -- Count jobs, optionally of one state and/or one queue.
 SELECT count(*) FROM jobctl_jobs
@@ -147,17 +133,6 @@ WHERE id IN (SELECT id FROM jobctl_jobs WHERE state = 'scheduled' AND scheduled_
 -- One batch of finished jobs older than the retention (seconds).
 SELECT id FROM jobctl_jobs WHERE state = 'finished' AND finished_at < :now - :age ORDER BY finished_at LIMIT :limit;
 
--- name: delete_jobs
--- Delete jobs with their errors and progress (three statements, one transaction).
-DELETE FROM jobctl_jobs WHERE id IN (SELECT value FROM json_each(:ids));
-
--- name: delete_errors
--- The errors of deleted jobs.
-DELETE FROM jobctl_errors WHERE job_id IN (SELECT value FROM json_each(:ids));
-
--- name: delete_progress
--- The progress of deleted jobs.
-DELETE FROM jobctl_progress WHERE job_id IN (SELECT value FROM json_each(:ids));
 
 -- name: prune_throughput
 -- Forget throughput counters older than the given age (seconds).

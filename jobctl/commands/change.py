@@ -1,0 +1,145 @@
+"""Write verbs: retry, discard, clear, pause, resume. Bulk changes show the count and ask first."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated
+
+import typer
+
+from jobctl import admin
+from jobctl.commands.common import emit_json, say, store
+from jobctl.commands.inspect import JsonOpt, check_state, class_path
+from jobctl.config import parse_duration
+from jobctl.errors import JobctlError, JobNotFound, UsageError
+from jobctl.info import STATES
+from jobctl.store.base import Store
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count what would change; change nothing.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every matching job (narrow with the filters).")]
+QueueOpt = Annotated[str | None, typer.Option(metavar="QUEUE", help="Only jobs on QUEUE.")]
+ClassOpt = Annotated[str | None, typer.Option("--class", metavar="CLASS", help="Only jobs of CLASS.")]
+IdsArg = Annotated[list[int] | None, typer.Argument(metavar="[ID]...", help="Job ids.", show_default=False)]
+DISCARDABLE = ("failed", "ready", "scheduled", "blocked")
+
+
+class Refused(JobctlError):
+    """A bulk change was not confirmed."""
+
+    exit_code = 1
+
+
+def _confirm(action: str, count: int, *, yes: bool) -> None:
+    """Ask on the terminal; without one (and without --yes) refuse."""
+    if yes or count == 0:
+        return
+    if not sys.stdin.isatty():
+        raise Refused(f"refusing to {action} {count} jobs without --yes (no terminal to ask)")
+    if not typer.confirm(f"{action.capitalize()} {count} jobs?", default=False, err=True):
+        raise Refused(f"not confirmed: {count} jobs left as they were")
+
+
+def _existing(s: Store, ids: Sequence[int]) -> None:
+    missing = sorted(set(ids) - set(admin.states_of(s, ids)))
+    if missing:
+        raise JobNotFound(f"job {missing[0]} does not exist" if len(missing) == 1
+                          else f"jobs {', '.join(map(str, missing))} do not exist")
+
+
+def _apply(verb: str, ids: list[int] | None, every: bool, states: Sequence[str], queue: str | None,
+           job_class: str | None, older_than: float | None, yes: bool, dry_run: bool, json_out: bool,
+           change: Callable[[Store, Sequence[int]], admin.WriteResult]) -> None:
+    """The shared shape of retry, discard and clear: ids, or a confirmed bulk filter."""
+    s = store()
+    filtered = every or queue is not None or job_class is not None or older_than is not None
+    if ids and filtered:
+        raise UsageError(f"{verb}: give job IDs or --all/filters, not both")
+    if ids:
+        _existing(s, ids)
+        if dry_run:
+            _report(verb, admin.WriteResult(matched=len(ids)), json_out, dry_run=True)
+            return
+        result = change(s, ids)
+        _report(verb, result, json_out)
+        if result.skipped:
+            raise typer.Exit(1)
+        return
+    if not filtered:
+        raise UsageError(f"{verb}: give job IDs, or --all (narrowed by the filters)")
+    matched = admin.match(s, states=states, queue=queue, class_path=class_path(job_class), older_than=older_than)
+    if dry_run:
+        _report(verb, admin.WriteResult(matched=len(matched)), json_out, dry_run=True)
+        return
+    _confirm(verb, len(matched), yes=yes)
+    _report(verb, change(s, matched) if matched else admin.WriteResult(), json_out)
+
+
+def _report(verb: str, result: admin.WriteResult, json_out: bool, *, dry_run: bool = False) -> None:
+    if json_out:
+        emit_json({**result.to_dict(), "dry_run": dry_run} if dry_run else result.to_dict())
+    for reason in result.skipped.values():
+        say(reason)
+    if dry_run:
+        say(f"{verb}: {result.matched} jobs would change (dry run; nothing changed)")
+    elif not json_out:
+        say(f"{verb}: {result.changed} of {result.matched} jobs changed")
+
+
+def retry(
+    ids: IdsArg = None, every: AllOpt = False, queue: QueueOpt = None, job_class: ClassOpt = None,
+    yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
+) -> None:
+    """Move failed jobs back to ready, with a fresh retry budget."""
+    _apply("retry", ids, every, ("failed",), queue, job_class, None, yes, dry_run, json_out, admin.retry)
+
+
+def discard(
+    ids: IdsArg = None, every: AllOpt = False,
+    state: Annotated[str | None, typer.Option(metavar="STATE", help=f"Only jobs in STATE "
+                                              f"({', '.join(DISCARDABLE)}; default: all of them).")] = None,
+    queue: QueueOpt = None, job_class: ClassOpt = None,
+    yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
+) -> None:
+    """Discard failed, ready, scheduled or blocked jobs."""
+    states = (check_state(state, DISCARDABLE),) if state else DISCARDABLE
+    every = every or state is not None
+    _apply("discard", ids, every, states, queue, job_class, None, yes, dry_run, json_out,  # type: ignore[arg-type]
+           admin.discard)
+
+
+def clear(
+    state: Annotated[str, typer.Option(metavar="STATE", help="Only jobs in STATE.")] = "finished",
+    older_than: Annotated[str | None, typer.Option(metavar="DURATION", help="Only jobs finished (or enqueued, "
+                                                   "if unfinished) longer ago than DURATION: 30s, 5m, 2h, 1d, 1w.")]
+    = None,
+    queue: QueueOpt = None,
+    every: Annotated[bool, typer.Option("--all", help="Every state, not only --state.")] = False,
+    yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
+) -> None:
+    """Delete jobs: finished ones by default (the seed's "clear jobs")."""
+    states = STATES if every else (check_state(state),)
+    age = parse_duration(older_than, where="--older-than") if older_than is not None else None
+    _apply("clear", None, True, states, queue, None, age, yes, dry_run, json_out,  # type: ignore[arg-type]
+           admin.clear)
+
+
+def pause(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")], json_out: JsonOpt = False
+          ) -> None:
+    """Stop claiming from QUEUE (running jobs finish; works before the queue has jobs)."""
+    changed = admin.pause(store(), queue)
+    if json_out:
+        emit_json({"queue": queue, "paused": True, "changed": changed})
+    else:
+        say(f"paused {queue}" if changed else f"{queue} was already paused")
+
+
+def resume(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")], json_out: JsonOpt = False
+           ) -> None:
+    """Claim from QUEUE again."""
+    changed = admin.resume(store(), queue)
+    if json_out:
+        emit_json({"queue": queue, "paused": False, "changed": changed})
+    else:
+        say(f"resumed {queue}" if changed else f"{queue} was not paused")

@@ -1,0 +1,115 @@
+-- Named queries for operators (CLI verbs and the monitor), SQLite. A query may hold several
+-- statements: they run in one transaction and the last one's rows are the result.
+
+-- name: active_by_queue
+-- Active and failed jobs per queue and state, with each queue's oldest ready due time.
+SELECT queue, state, count(*) AS n, min(scheduled_at) FILTER (WHERE state = 'ready') AS oldest_ready_at,
+       :now AS now
+FROM jobctl_jobs
+WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'failed')
+GROUP BY queue, state;
+
+-- name: count_in_state
+-- Exact count of one state (finished and discarded have partial indexes of their own).
+SELECT count(*) AS n FROM jobctl_jobs WHERE state = :state;
+
+-- name: paused_queues
+-- Every paused queue.
+SELECT queue, paused_at FROM jobctl_pauses ORDER BY queue;
+
+-- name: throughput
+-- Finished and failed runs per minute over the last hour and a bit.
+SELECT minute, sum(finished) AS finished, sum(failed) AS failed, :now AS now
+FROM jobctl_throughput WHERE minute >= :now - :now % 60 - 61 * 60
+GROUP BY minute;
+
+-- name: throughput_totals
+-- Runs finished and failed since the counters began (the monitor's rates are deltas of these).
+SELECT COALESCE(sum(finished), 0) AS finished, COALESCE(sum(failed), 0) AS failed, :now AS now
+FROM jobctl_throughput;
+
+-- name: live_processes
+-- Processes whose heartbeat is recent.
+SELECT count(*) AS n FROM jobctl_processes WHERE last_heartbeat_at >= :now - :threshold;
+
+-- name: list_jobs
+-- One page of jobs, newest first, optionally filtered; `after` is the last id of the previous page.
+SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
+       claimed_at, finished_at, process_id
+FROM jobctl_jobs
+WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue)
+  AND (:class IS NULL OR class = :class) AND (:after IS NULL OR id < :after)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: jobs_by_ids
+-- Jobs by id.
+SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
+       claimed_at, finished_at, process_id
+FROM jobctl_jobs WHERE id IN (SELECT value FROM json_each(:ids)) ORDER BY id DESC;
+
+-- name: errors_of_jobs
+-- Every error of some jobs, oldest first.
+SELECT job_id, attempt, class, message, traceback, at FROM jobctl_errors
+WHERE job_id IN (SELECT value FROM json_each(:ids)) ORDER BY job_id, id;
+
+-- name: progress_of_jobs
+-- Last reported progress of some jobs.
+SELECT job_id, done, total, message, at FROM jobctl_progress WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: match_jobs
+-- Ids and states of the jobs a bulk verb would touch.
+SELECT id, state FROM jobctl_jobs
+WHERE state IN (SELECT value FROM json_each(:states)) AND (:queue IS NULL OR queue = :queue)
+  AND (:class IS NULL OR class = :class)
+  AND (:older_than IS NULL OR COALESCE(finished_at, enqueued_at) < :now - :older_than)
+ORDER BY id;
+
+-- name: retry_failed
+-- Failed jobs back to ready with a fresh retry budget; one whose key another active job holds is left.
+UPDATE jobctl_jobs
+SET state = 'ready', scheduled_at = :now, finished_at = NULL, claim_token = NULL,
+    attempts_base = attempts, crashes = 0
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'failed'
+  AND (key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM jobctl_jobs AS a
+      WHERE a.key = jobctl_jobs.key AND a.state IN ('scheduled', 'ready', 'blocked', 'claimed')))
+RETURNING id, queue;
+
+-- name: discard_jobs
+-- Failed, ready, scheduled or blocked jobs to discarded.
+UPDATE jobctl_jobs SET state = 'discarded', finished_at = :now, claim_token = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('failed', 'ready', 'scheduled', 'blocked')
+RETURNING id;
+
+-- name: delete_jobs
+-- Delete jobs with their errors and progress.
+DELETE FROM jobctl_errors WHERE job_id IN (SELECT value FROM json_each(:ids));
+DELETE FROM jobctl_progress WHERE job_id IN (SELECT value FROM json_each(:ids));
+DELETE FROM jobctl_jobs WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id;
+
+-- name: pause_queue
+-- Stop claiming from a queue (it need not have jobs yet).
+INSERT INTO jobctl_pauses (queue, paused_at) VALUES (:queue, :now) ON CONFLICT DO NOTHING RETURNING queue;
+
+-- name: resume_queue
+-- Claim from a queue again.
+DELETE FROM jobctl_pauses WHERE queue = :queue RETURNING queue;
+
+-- name: list_processes
+-- Every registered process.
+SELECT id, kind, hostname, pid, supervisor_id, queues, threads, busy, last_heartbeat_at, started_at, metadata
+FROM jobctl_processes ORDER BY id;
+
+-- name: list_recurring
+-- Recurring tasks as schedulers registered them, with their last enqueued tick.
+SELECT t.key, t.schedule, t.cron, t.class, t.command, t.arguments, t.queue, t.priority, t.description,
+       t.next_run_at, (SELECT max(run_at) FROM jobctl_recurring_runs AS r WHERE r.task_key = t.key) AS last_run_at
+FROM jobctl_recurring_tasks AS t ORDER BY t.key;
+
+-- name: claimed_executions
+-- Claimed jobs with the process holding them, oldest claim first (bounded).
+SELECT j.id, j.class, j.queue, j.claimed_at, j.attempts, j.attempts_base, p.hostname, p.pid, p.kind, j.process_id,
+       :now AS now
+FROM jobctl_jobs AS j LEFT JOIN jobctl_processes AS p ON p.id = j.process_id
+WHERE j.state = 'claimed' ORDER BY j.claimed_at, j.id LIMIT :limit;
