@@ -4,13 +4,15 @@ once for both backends on top of the stores' named operator queries."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobctl.errors import JobNotFound
 from jobctl.info import STATES, ErrorInfo, JobInfo, Progress, iso
-from jobctl.store.base import Store
+from jobctl.store.base import NewJob, Store
 
 DELETE_BATCH = 5000
 
@@ -256,3 +258,19 @@ def recurring(store: Store) -> list[dict[str, Any]]:
             "queue": r["queue"], "priority": r["priority"], "description": r["description"],
             "last_run_at": r["last_run_at"], "next_run_at": r["next_run_at"]})
     return tasks
+
+
+def claimed_executions(store: Store, limit: int = 200) -> list[dict[str, Any]]:
+    """Claimed jobs, oldest claim first: id, class, queue, claimed_at, process (host, pid), progress."""
+    return store.run("claimed_executions", {"limit": limit})
+
+
+def run_recurring_now(store: Store, key: str) -> int:
+    """Enqueue a recurring task's job now, outside its schedule (the monitor's `n`)."""
+    rows = store.run("recurring_task_row", {"key": key})
+    if not rows:
+        raise JobNotFound(f"recurring task {key!r} is not registered")
+    r = rows[0]
+    row = NewJob(class_path=r["class"], queue=r["queue"], priority=r["priority"],
+                 arguments=json.dumps(r["arguments"], separators=(",", ":")))
+    return store.insert_job(row).id

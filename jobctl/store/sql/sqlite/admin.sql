@@ -108,8 +108,15 @@ SELECT t.key, t.schedule, t.cron, t.class, t.command, t.arguments, t.queue, t.pr
 FROM jobctl_recurring_tasks AS t ORDER BY t.key;
 
 -- name: claimed_executions
--- Claimed jobs with the process holding them, oldest claim first (bounded).
-SELECT j.id, j.class, j.queue, j.claimed_at, j.attempts, j.attempts_base, p.hostname, p.pid, p.kind, j.process_id,
+-- Claimed jobs with the process holding them and their progress, oldest claim first (bounded).
+SELECT j.id, j.class, j.queue, j.claimed_at, j.attempts, j.attempts_base, j.process_id,
+       p.hostname, p.pid, p.kind, g.done, g.total, g.message AS progress_message, g.at AS progress_at,
        :now AS now
-FROM jobctl_jobs AS j LEFT JOIN jobctl_processes AS p ON p.id = j.process_id
+FROM jobctl_jobs AS j
+LEFT JOIN jobctl_processes AS p ON p.id = j.process_id
+LEFT JOIN jobctl_progress AS g ON g.job_id = j.id
 WHERE j.state = 'claimed' ORDER BY j.claimed_at, j.id LIMIT :limit;
+
+-- name: recurring_task_row
+-- What one recurring task's ticks enqueue.
+SELECT key, class, arguments, queue, priority FROM jobctl_recurring_tasks WHERE key = :key;
