@@ -98,3 +98,10 @@ class WaitForFile(jobctl.Job):
         while not os.path.exists(path) and time.monotonic() < deadline:
             time.sleep(0.02)
         record(self, "done", start, time.time())
+
+
+def command_task(label: str) -> None:
+    """A recurring command: records a run (no job of its own)."""
+    job = Record(label)
+    job.job_id = 0
+    record(job, label, time.time(), time.time())
