@@ -19,12 +19,22 @@ from jobctl.errors import (
     SerializationError,
 )
 from jobctl.info import ErrorInfo, JobInfo, Progress
-from jobctl.job import ConfiguredJob, Job, JobHandle, RetryOn, count, get_job, perform_all_later
+from jobctl.job import (
+    ConcurrencyLimit,
+    ConfiguredJob,
+    Job,
+    JobHandle,
+    RetryOn,
+    count,
+    get_job,
+    perform_all_later,
+)
 from jobctl.later import later
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConcurrencyLimit",
     "ConfigError",
     "ConfiguredJob",
     "DatabaseError",

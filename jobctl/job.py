@@ -9,13 +9,14 @@ import logging
 import numbers
 import random
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from jobctl import arguments, db
 from jobctl.current import current
 from jobctl.errors import JobClassError, JobNotFound
 from jobctl.info import JobInfo
-from jobctl.store.base import NewJob
+from jobctl.store.base import Limit, NewJob
 
 Wait = float | int | str | Callable[[int], float]
 
@@ -73,6 +74,44 @@ class RetryOn:
     def __repr__(self) -> str:
         names = ", ".join(t.__name__ for t in self.exception_types)
         return f"RetryOn({names}, wait={self.wait!r}, attempts={self.attempts!r})"
+
+
+@dataclass(frozen=True)
+class ConcurrencyLimit:
+    """At most `to` jobs with the same key (within `group`, default the class) claimed at once.
+
+    `key` is called at enqueue time with the perform arguments and returns a string or number
+    (None: the class alone). Extra jobs wait as blocked (`on_conflict="block"`) or are
+    discarded (`"discard"`). A slot frees when its job ends or its claim is released;
+    `duration` is only a fail-safe for slots left behind by a job that no longer runs.
+    """
+
+    to: int = 1
+    key: Callable[..., Any] | None = None
+    duration: dt.timedelta | float = dt.timedelta(minutes=3)
+    group: str | None = None
+    on_conflict: Literal["block", "discard"] = "block"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.to, int) or isinstance(self.to, bool) or self.to < 1:
+            raise ValueError(f"ConcurrencyLimit: to={self.to!r} (expected a positive integer)")
+        if self.on_conflict not in ("block", "discard"):
+            raise ValueError(f"ConcurrencyLimit: on_conflict={self.on_conflict!r} (expected 'block' or 'discard')")
+        if self.key is not None and not callable(self.key):
+            raise TypeError(f"ConcurrencyLimit: key={self.key!r} is not callable")
+
+    def for_arguments(self, job_class: type, args: Sequence[Any], kwargs: dict[str, Any]) -> Limit:
+        """The stored limit of one job: its concurrency key computed from its arguments."""
+        base = self.group or job_class_path(job_class)
+        if self.key is None:
+            key = base
+        else:
+            value = self.key(*args, **kwargs)
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise TypeError(f"ConcurrencyLimit key of {job_class.__qualname__} returned {value!r} "
+                                "(expected a string or a number)")
+            key = f"{base}/{value}"
+        return Limit(key, self.to, _seconds(self.duration, "duration"), self.on_conflict == "discard")
 
 
 def job_class_path(cls: type) -> str:
@@ -159,6 +198,7 @@ class Job:
     priority: ClassVar[int] = 0
     retry_on: ClassVar[Sequence[RetryOn]] = ()
     discard_on: ClassVar[Sequence[type[BaseException]]] = ()
+    limits_concurrency: ClassVar[ConcurrencyLimit | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args = args
@@ -250,6 +290,8 @@ class Job:
             key=opts.get("key"),
             delay=opts.get("delay", 0.0),
             run_at=opts.get("run_at"),
+            limit=(cls.limits_concurrency.for_arguments(cls, self._args, self._kwargs)
+                   if cls.limits_concurrency is not None else None),
         )
 
     def enqueue(self) -> JobHandle:

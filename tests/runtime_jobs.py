@@ -105,3 +105,28 @@ def command_task(label: str) -> None:
     job = Record(label)
     job.job_id = 0
     record(job, label, time.time(), time.time())
+
+
+class Limited(jobctl.Job):
+    """At most two per key at once; records its run with the key as tag."""
+
+    limits_concurrency = jobctl.ConcurrencyLimit(to=2, key=lambda key, *_: key)
+
+    def perform(self, key: str, seconds: float) -> None:
+        start = time.time()
+        time.sleep(seconds)
+        record(self, key, start, time.time())
+
+
+class LimitedWait(jobctl.Job):
+    """One at a time; the first waits for a file (so a test can kill its worker)."""
+
+    limits_concurrency = jobctl.ConcurrencyLimit(to=1)
+
+    def perform(self, path: str | None = None) -> None:
+        start = time.time()
+        record(self, "limited-start", start)
+        deadline = time.monotonic() + 60
+        while path and not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        record(self, "limited", start, time.time())

@@ -1,4 +1,5 @@
-"""The dispatcher: due scheduled jobs (and retries) to ready in batches; prunes expired history."""
+"""The dispatcher: due scheduled jobs (and retries) to ready in batches, unblocks jobs waiting for a
+concurrency slot that is free, prunes expired history."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ class Dispatcher(ChildProcess):
                 logs.event(logging.DEBUG, "dispatched", f"dispatcher {self.process_id}: {moved} due jobs ready")
             if moved < self.config.batch_size:
                 break
+        unblocked = session.unblock_all()
+        if unblocked:
+            logs.event(logging.INFO, "unblocked", f"dispatcher {self.process_id}: {unblocked} blocked jobs got "
+                       "a free concurrency slot")
         for _ in range(PRUNE_BATCHES_PER_TICK):
             if self.stopping or session.prune_finished(self.retention, PRUNE_BATCH) < PRUNE_BATCH:
                 break

@@ -12,6 +12,25 @@ from jobctl.urls import DatabaseURL
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A concurrency limit as stored: at most `to` jobs of `key` ready or claimed at once."""
+
+    key: str
+    """The concurrency key (group or class, then the key function's value)."""
+    to: int
+    """Slots for the key."""
+    duration: float
+    """Seconds after which a slot still held by a job that no longer runs is reclaimed (a fail-safe)."""
+    discard: bool
+    """on_conflict="discard": a job finding no free slot is discarded instead of blocked."""
+
+    @property
+    def conflict_reason(self) -> str:
+        """Why a job was discarded for this limit."""
+        return f"concurrency limit reached: {self.to} of {self.key!r} already running or ready"
+
+
+@dataclass(frozen=True)
 class NewJob:
     """A job about to be inserted."""
 
@@ -29,11 +48,13 @@ class NewJob:
     """Seconds from the database's now until it is due (ignored when `run_at` is set)."""
     run_at: dt.datetime | None = None
     """An absolute due time (aware)."""
+    limit: Limit | None = None
+    """Its concurrency limit, when its class declares one."""
 
     @property
     def plain(self) -> bool:
-        """Ready now, with no key: eligible for the bulk fast path."""
-        return self.key is None and self.run_at is None and self.delay <= 0
+        """Ready now, with no key and no limit: eligible for the bulk fast path."""
+        return self.key is None and self.run_at is None and self.delay <= 0 and self.limit is None
 
 
 @dataclass(frozen=True)
@@ -228,6 +249,10 @@ class RuntimeSession(abc.ABC):
     @abc.abstractmethod
     def dispatch_due(self, limit: int) -> int:
         """Move up to `limit` due scheduled jobs to ready."""
+
+    @abc.abstractmethod
+    def unblock_all(self) -> int:
+        """Reclaim leaked concurrency slots and hand free slots to blocked jobs; returns jobs unblocked."""
 
     @abc.abstractmethod
     def prune_finished(self, age: float, limit: int) -> int:

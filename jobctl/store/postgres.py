@@ -121,17 +121,29 @@ class PostgresStore(Store):
     # -- enqueue --------------------------------------------------------------------------
 
     def insert_job(self, job: NewJob, conn: Any = None) -> Inserted:
-        params = {"queue": job.queue, "class": job.class_path, "priority": job.priority,
-                  "arguments": job.arguments, "key": job.key, "run_at": job.run_at, "delay": job.delay}
         with self._conn_for(conn) as c:
-            for _ in range(10):
-                row = c.execute(Q["insert_job"], params).fetchone()
-                if row is not None:
-                    return Inserted(row[0], row[1], True)
-                # An active job holds the key; it may finish before we read it, then insert again.
-                found = c.execute(Q["find_active_by_key"], {"key": job.key}).fetchone()
-                if found is not None:
-                    return Inserted(found[0], found[1], False)
+            if job.limit is not None and conn is None:
+                with c.transaction():
+                    return self._insert_one(c, job)
+            return self._insert_one(c, job)
+
+    def _insert_one(self, c: psycopg.Connection[Any], job: NewJob) -> Inserted:
+        params = {"queue": job.queue, "class": job.class_path, "priority": job.priority, "arguments": job.arguments,
+                  "key": job.key, "run_at": job.run_at, "delay": job.delay,
+                  "concurrency_key": job.limit.key if job.limit else None}
+        if job.limit is not None:
+            c.execute(Q["ensure_slots"], {"key": job.limit.key, "to": job.limit.to, "duration": job.limit.duration})
+        for _ in range(10):
+            row = c.execute(Q["insert_job"], params).fetchone()
+            if row is not None:
+                if row[1] == "blocked" and job.limit is not None and job.limit.discard:
+                    c.execute(Q["discard_blocked"], {"id": row[0], "message": job.limit.conflict_reason})
+                    return Inserted(row[0], "discarded", True)
+                return Inserted(row[0], row[1], True)
+            # An active job holds the key; it may finish before we read it, then insert again.
+            found = c.execute(Q["find_active_by_key"], {"key": job.key}).fetchone()
+            if found is not None:
+                return Inserted(found[0], found[1], False)
         raise DatabaseError(f"could not insert a job with key {job.key!r}: the key kept changing hands")
 
     def insert_jobs(self, jobs: Sequence[NewJob], conn: Any = None) -> int:
@@ -151,6 +163,10 @@ class PostgresStore(Store):
                     copy.write_row((j.queue, j.class_path, j.priority, "ready", j.arguments))
             created += len(plain)
             c.execute(Q["notify_queues"], {"queues": sorted({j.queue for j in plain})})
+        limited = [j for j in other if j.limit is not None]
+        other = [j for j in other if j.limit is None]
+        for j in limited:
+            created += int(self._insert_one(c, j).created)
         if other:
             row = c.execute(Q["insert_jobs"], {
                 "queues": [j.queue for j in other],

@@ -100,6 +100,9 @@ class PostgresSession(RuntimeSession):
     def dispatch_due(self, limit: int) -> int:
         return int(self._run("dispatch_due", {"limit": limit})[0][0])
 
+    def unblock_all(self) -> int:
+        return int(self._run("unblock_all", {})[0][0])
+
     def prune_finished(self, age: float, limit: int) -> int:
         return int(self._run("prune_finished", {"age": age, "limit": limit})[0][0])
 

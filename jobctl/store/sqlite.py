@@ -82,6 +82,12 @@ def _statements(name: str) -> list[str]:
     return split_script(Q[name])
 
 
+def _execute_script(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> None:
+    """Run every statement of a named query (inside the caller's transaction)."""
+    for statement in _statements(name):
+        conn.execute(statement, params).fetchall()
+
+
 def _run_all(conn: sqlite3.Connection, statements: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
     """Run every statement; the last one's rows are the result (read before any commit)."""
     for statement in statements[:-1]:
@@ -203,7 +209,8 @@ class SqliteStore(Store):
     def _params(job: NewJob, now: float) -> dict[str, Any]:
         at = epoch(job.run_at) if job.run_at is not None else now + max(job.delay, 0.0)
         return {"queue": job.queue, "class": job.class_path, "priority": job.priority,
-                "arguments": job.arguments, "key": job.key, "at": at, "now": now}
+                "arguments": job.arguments, "key": job.key, "at": at, "now": now,
+                "concurrency_key": job.limit.key if job.limit else None}
 
     def insert_job(self, job: NewJob, conn: Any = None) -> Inserted:
         with self._conn_for(conn) as c:
@@ -213,9 +220,21 @@ class SqliteStore(Store):
             return self._insert_one(c, job)
 
     def _insert_one(self, c: sqlite3.Connection, job: NewJob) -> Inserted:
-        row = c.execute(Q["insert_job"], self._params(job, time.time())).fetchone()
+        now = time.time()
+        if job.limit is not None:
+            _execute_script(c, "ensure_slots", {"key": job.limit.key, "to": job.limit.to,
+                                                "duration": job.limit.duration})
+        row = c.execute(Q["insert_job"], self._params(job, now)).fetchone()
         if row is not None:
-            return Inserted(row[0], row[1], True)
+            if job.limit is None:
+                return Inserted(row[0], row[1], True)
+            # RETURNING shows the row as inserted: the slot trigger may have blocked it since.
+            state = c.execute(Q["job_state"], {"id": row[0]}).fetchone()[0]
+            if state == "blocked" and job.limit.discard:
+                _execute_script(c, "discard_blocked", {"id": row[0], "message": job.limit.conflict_reason,
+                                                       "now": now})
+                state = "discarded"
+            return Inserted(row[0], state, True)
         found = c.execute(Q["find_active_by_key"], {"key": job.key}).fetchone()
         if found is None:  # cannot happen inside one write transaction
             raise DatabaseError(f"job with key {job.key!r} conflicted but no active job holds the key")
@@ -225,14 +244,20 @@ class SqliteStore(Store):
         now = time.time()
         # executemany cannot return rows: the same statement without its RETURNING clause.
         insert = Q["insert_job"].rsplit("RETURNING", 1)[0]
-        with self._conn_for(conn) as c:
+        plain = [j for j in jobs if j.limit is None]
+        limited = [j for j in jobs if j.limit is not None]
+
+        def insert_all(c: sqlite3.Connection) -> int:
             before = c.total_changes
+            c.executemany(insert, (self._params(j, now) for j in plain))
+            created = c.total_changes - before
+            return created + sum(self._insert_one(c, j).created for j in limited)
+
+        with self._conn_for(conn) as c:
             if conn is None:
                 with self._write(c):
-                    c.executemany(insert, (self._params(j, now) for j in jobs))
-            else:
-                c.executemany(insert, (self._params(j, now) for j in jobs))
-            return c.total_changes - before
+                    return insert_all(c)
+            return insert_all(c)
 
     # -- inspection -----------------------------------------------------------------------
 

@@ -163,6 +163,17 @@ class SqliteSession(RuntimeSession):
     def dispatch_due(self, limit: int) -> int:
         return self._tx(lambda c, now: int(c.execute(Q["dispatch_due"], {"now": now, "limit": limit}).rowcount))
 
+    def unblock_all(self) -> int:
+        def body(c: sqlite3.Connection, now: float) -> int:
+            c.execute(Q["reclaim_slots"], {"now": now})
+            moved = 0
+            while c.execute(Q["unblock_one"], {"now": now}).rowcount:
+                c.execute(Q["ready_slot_holders"], {"now": now})  # before the next round picks a job again
+                moved += 1
+            return moved
+
+        return self._tx(body)
+
     def prune_finished(self, age: float, limit: int) -> int:
         def body(c: sqlite3.Connection, now: float) -> int:
             ids = [r[0] for r in c.execute(Q["prune_finished_ids"], {"now": now, "age": age, "limit": limit})]

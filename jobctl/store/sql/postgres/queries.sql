@@ -7,10 +7,10 @@
 WITH t AS (
     SELECT COALESCE(%(run_at)s::timestamptz, now() + %(delay)s::float8 * interval '1 second') AS at
 ), ins AS (
-    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at)
+    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, concurrency_key)
     SELECT %(queue)s, %(class)s, %(priority)s,
            CASE WHEN t.at > now() THEN 'scheduled' ELSE 'ready' END,
-           %(arguments)s, %(key)s, t.at
+           %(arguments)s, %(key)s, t.at, %(concurrency_key)s
     FROM t
     ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')
     DO NOTHING
@@ -299,3 +299,32 @@ UPDATE jobctl_recurring_tasks SET next_run_at = %(next_run_at)s, updated_at = no
 -- name: prune_recurring_runs
 -- Forget ticks older than the given age (seconds): far older than any scheduler could still enqueue.
 DELETE FROM jobctl_recurring_runs WHERE run_at < now() - %(age)s::float8 * interval '1 second';
+
+-- ---------------------------------------------------------------------------------------
+-- Concurrency limits (the rules live in migration 0004's triggers).
+
+-- name: ensure_slots
+-- Make sure a concurrency key has `to` slots (extra free ones go when a limit shrinks).
+WITH added AS (
+    INSERT INTO jobctl_slots (key, slot, duration_s)
+    SELECT %(key)s, n, %(duration)s FROM generate_series(1, %(to)s) AS n
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+DELETE FROM jobctl_slots WHERE key = %(key)s AND slot > %(to)s AND job_id IS NULL;
+
+-- name: discard_blocked
+-- A job that found no free slot, with on_conflict="discard": discarded, the reason kept.
+WITH d AS (
+    UPDATE jobctl_jobs SET state = 'discarded', finished_at = now()
+    WHERE id = %(id)s AND state = 'blocked'
+    RETURNING id
+), e AS (
+    INSERT INTO jobctl_errors (job_id, attempt, class, message)
+    SELECT id, 0, 'jobctl.ConcurrencyLimitReached', %(message)s FROM d
+)
+SELECT id FROM d;
+
+-- name: unblock_all
+-- The dispatcher's fail-safe: reclaim leaked slots and hand free slots to blocked jobs.
+SELECT jobctl_unblock_all();

@@ -3,9 +3,9 @@
 
 -- name: insert_job
 -- Insert one job, ready now or scheduled; with an active job holding the same key, insert nothing.
-INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, enqueued_at, scheduled_at)
+INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, enqueued_at, scheduled_at, concurrency_key)
 VALUES (:queue, :class, :priority, CASE WHEN :at > :now THEN 'scheduled' ELSE 'ready' END,
-        :arguments, :key, :now, :at)
+        :arguments, :key, :now, :at, :concurrency_key)
 ON CONFLICT DO NOTHING
 RETURNING id, state;
 
@@ -171,3 +171,40 @@ UPDATE jobctl_recurring_tasks SET next_run_at = :next_run_at, updated_at = :now 
 -- name: prune_recurring_runs
 -- Forget ticks older than the given age (seconds).
 DELETE FROM jobctl_recurring_runs WHERE run_at < :now - :age;
+
+-- ---------------------------------------------------------------------------------------
+-- Concurrency limits (the rules live in migration 0004's triggers).
+
+-- name: ensure_slots
+-- Make sure a concurrency key has `to` slots (extra free ones go when a limit shrinks).
+WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < :to)
+INSERT INTO jobctl_slots (key, slot, duration_s) SELECT :key, x, :duration FROM n WHERE true
+ON CONFLICT DO NOTHING;
+DELETE FROM jobctl_slots WHERE key = :key AND slot > :to AND job_id IS NULL;
+
+-- name: discard_blocked
+-- A job that found no free slot, with on_conflict="discard": discarded, the reason kept.
+INSERT INTO jobctl_errors (job_id, attempt, class, message, at)
+SELECT id, 0, 'jobctl.ConcurrencyLimitReached', :message, :now FROM jobctl_jobs WHERE id = :id AND state = 'blocked';
+UPDATE jobctl_jobs SET state = 'discarded', finished_at = :now WHERE id = :id AND state = 'blocked' RETURNING id;
+
+-- name: reclaim_slots
+-- Free slots held longer than their duration by a job that is no longer ready or claimed.
+UPDATE jobctl_slots SET job_id = NULL, assigned_at = NULL
+WHERE job_id IS NOT NULL AND assigned_at < :now - duration_s
+  AND NOT EXISTS (SELECT 1 FROM jobctl_jobs AS j WHERE j.id = jobctl_slots.job_id AND j.state IN ('ready', 'claimed'));
+
+-- name: unblock_one
+-- Give one free slot to the best blocked job of its key (run until it changes nothing).
+UPDATE jobctl_slots
+SET job_id = (SELECT j.id FROM jobctl_jobs AS j WHERE j.state = 'blocked' AND j.concurrency_key = jobctl_slots.key
+              ORDER BY j.priority, j.id LIMIT 1),
+    assigned_at = :now
+WHERE rowid = (SELECT s.rowid FROM jobctl_slots AS s WHERE s.job_id IS NULL
+               AND EXISTS (SELECT 1 FROM jobctl_jobs AS j WHERE j.state = 'blocked' AND j.concurrency_key = s.key)
+               LIMIT 1);
+
+-- name: ready_slot_holders
+-- Blocked jobs that were just given a slot become ready.
+UPDATE jobctl_jobs SET state = 'ready', scheduled_at = :now
+WHERE state = 'blocked' AND id IN (SELECT job_id FROM jobctl_slots WHERE job_id IS NOT NULL);
