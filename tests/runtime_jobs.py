@@ -130,3 +130,16 @@ class LimitedWait(jobctl.Job):
         while path and not os.path.exists(path) and time.monotonic() < deadline:
             time.sleep(0.02)
         record(self, "limited", start, time.time())
+
+
+class Progressing(jobctl.Job):
+    """Reports progress step by step; waits for a file before its last step."""
+
+    def perform(self, steps: int, path: str) -> None:
+        for i in range(steps):
+            self.progress(i, steps, f"step {i}")
+            if i == steps - 1:
+                deadline = time.monotonic() + 30
+                while not os.path.exists(path) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        self.progress(steps, steps, "done")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from jobctl import arguments
 from jobctl.errors import JobClassError
@@ -63,7 +63,7 @@ class Executor:
             cls = self._classes[path] = load_job_class(path)
         return cls
 
-    def run(self, claimed: ClaimedJob, *, executions: int, setup: Any = None) -> Outcome:
+    def run(self, claimed: ClaimedJob, *, executions: int, setup: Callable[[Job], None] | None = None) -> Outcome:
         """Run one job; every exception becomes an outcome, never escapes."""
         start = time.perf_counter()
         job_class: type[Job] | None = None

@@ -21,6 +21,7 @@ from jobctl.errors import DatabaseError
 from jobctl.runtime import logs
 from jobctl.runtime.execution import Executor, Outcome
 from jobctl.runtime.process import ChildProcess, SlotTable
+from jobctl.runtime.progress import ProgressReporter
 from jobctl.store.base import ClaimedJob, Selector, Store
 
 MAX_PREFETCH = 500
@@ -54,6 +55,7 @@ class Worker(ChildProcess):
         self.completed = [0] * self.threads
         self.hints: dict[Selector, tuple[int, int]] = {}
         self.executor = Executor()
+        self.progress = ProgressReporter(store)
         self.log_info = logs.LOGGER.isEnabledFor(INFO)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -242,7 +244,7 @@ class Worker(ChildProcess):
                 logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
                            f"(attempt {executions})", job_id=job.id, class_=job.class_path, queue=job.queue,
                            attempt=executions)
-            outcome = run(job, executions=executions)
+            outcome = run(job, executions=executions, setup=self.progress.attach)
             if outcome.state == "finished":
                 self.done.append(job.id)
                 if self.log_info:

@@ -251,6 +251,10 @@ class RuntimeSession(abc.ABC):
         """Move up to `limit` due scheduled jobs to ready."""
 
     @abc.abstractmethod
+    def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
+        """Record a running job's progress."""
+
+    @abc.abstractmethod
     def unblock_all(self) -> int:
         """Reclaim leaked concurrency slots and hand free slots to blocked jobs; returns jobs unblocked."""
 

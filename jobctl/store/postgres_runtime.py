@@ -100,6 +100,9 @@ class PostgresSession(RuntimeSession):
     def dispatch_due(self, limit: int) -> int:
         return int(self._run("dispatch_due", {"limit": limit})[0][0])
 
+    def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
+        self._execute("set_progress", {"id": job_id, "done": done, "total": total, "message": message})
+
     def unblock_all(self) -> int:
         return int(self._run("unblock_all", {})[0][0])
 

@@ -163,6 +163,10 @@ class SqliteSession(RuntimeSession):
     def dispatch_due(self, limit: int) -> int:
         return self._tx(lambda c, now: int(c.execute(Q["dispatch_due"], {"now": now, "limit": limit}).rowcount))
 
+    def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
+        self._tx(lambda c, now: c.execute(Q["set_progress"], {"id": job_id, "done": done, "total": total,
+                                                              "message": message, "now": now}))
+
     def unblock_all(self) -> int:
         def body(c: sqlite3.Connection, now: float) -> int:
             c.execute(Q["reclaim_slots"], {"now": now})

@@ -328,3 +328,10 @@ SELECT id FROM d;
 -- name: unblock_all
 -- The dispatcher's fail-safe: reclaim leaked slots and hand free slots to blocked jobs.
 SELECT jobctl_unblock_all();
+
+-- name: set_progress
+-- Record a running job's progress (last report wins).
+INSERT INTO jobctl_progress (job_id, done, total, message, at)
+VALUES (%(id)s, %(done)s, %(total)s, %(message)s, now())
+ON CONFLICT (job_id) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total, message = EXCLUDED.message,
+    at = EXCLUDED.at;

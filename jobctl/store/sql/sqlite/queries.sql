@@ -208,3 +208,10 @@ WHERE rowid = (SELECT s.rowid FROM jobctl_slots AS s WHERE s.job_id IS NULL
 -- Blocked jobs that were just given a slot become ready.
 UPDATE jobctl_jobs SET state = 'ready', scheduled_at = :now
 WHERE state = 'blocked' AND id IN (SELECT job_id FROM jobctl_slots WHERE job_id IS NOT NULL);
+
+-- name: set_progress
+-- Record a running job's progress (last report wins).
+INSERT INTO jobctl_progress (job_id, done, total, message, at)
+VALUES (:id, :done, :total, :message, :now)
+ON CONFLICT (job_id) DO UPDATE SET done = excluded.done, total = excluded.total, message = excluded.message,
+    at = excluded.at;
