@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobctl import arguments
 from jobctl.errors import JobClassError
@@ -29,6 +29,8 @@ class Outcome:
     """Queue for the retry, when the rule moves it."""
     retry_priority: int | None = None
     """Priority for the retry, when the rule changes it."""
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+    """The exception itself (in this process only; never stored)."""
 
 
 def error_of(exc: BaseException, *, with_traceback: bool = True) -> RunError:
@@ -79,11 +81,12 @@ class Executor:
                 setup(job)
             job.execute()
         except JobClassError as exc:
-            return Outcome("failed", time.perf_counter() - start, error_of(exc, with_traceback=False))
+            return Outcome("failed", time.perf_counter() - start, error_of(exc, with_traceback=False), exception=exc)
         except (Exception, SystemExit) as exc:  # SystemExit would silently end the worker thread
             state, rule = decide(job_class, exc, executions)
             duration = time.perf_counter() - start
             if rule is not None:
-                return Outcome("retry", duration, error_of(exc), rule.delay(executions), rule.queue, rule.priority)
-            return Outcome(state, duration, error_of(exc))
+                return Outcome("retry", duration, error_of(exc), rule.delay(executions), rule.queue, rule.priority,
+                               exception=exc)
+            return Outcome(state, duration, error_of(exc), exception=exc)
         return Outcome("finished", time.perf_counter() - start)

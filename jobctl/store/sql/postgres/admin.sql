@@ -132,3 +132,13 @@ WHERE j.state = 'claimed' ORDER BY j.claimed_at, j.id LIMIT %(limit)s;
 -- name: recurring_task_row
 -- What one recurring task's ticks enqueue.
 SELECT key, class, arguments, queue, priority FROM jobctl_recurring_tasks WHERE key = %(key)s;
+
+-- name: make_scheduled_due
+-- Tests skip waits: every scheduled job becomes due now.
+UPDATE jobctl_jobs SET scheduled_at = now() WHERE state = 'scheduled' RETURNING id;
+
+-- name: enqueued_jobs
+-- Jobs waiting to run (scheduled, ready or blocked), oldest first (the testing helpers).
+SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
+       claimed_at, finished_at, process_id
+FROM jobctl_jobs WHERE state IN ('scheduled', 'ready', 'blocked') ORDER BY id;

@@ -1,0 +1,167 @@
+"""Testing helpers and the pytest plugin (registered by entry point; inert until its fixture is used).
+
+    def test_enqueues(jobctl_queue):
+        Comment(1).notify_recipients_later()
+        assert_enqueued(LaterJob, queue="default", count=1)
+        perform_enqueued_jobs()            # runs them inline: real retry/discard rules, waits skipped
+
+`jobctl_queue` gives each test an isolated queue: a temporary SQLite file, or a fresh schema on
+the PostgreSQL server of `JOBCTL_TEST_DATABASE_URL` when that is set. Every enqueue in the test
+goes there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+import jobctl
+from jobctl import admin, arguments, db, urls
+from jobctl.info import JobInfo
+from jobctl.job import Job, job_class_path
+from jobctl.store.base import Selector, Store
+
+__all__ = ["TestQueue", "assert_enqueued", "enqueued_jobs", "jobctl_queue", "perform_enqueued_jobs"]
+
+MAX_ROUNDS = 1000
+_current: TestQueue | None = None
+
+
+class TestQueue:
+    """An isolated jobctl database for one test."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        """The database URL every enqueue of the test goes to."""
+
+    @property
+    def store(self) -> Store:
+        """The store behind the queue."""
+        return db.get_store()
+
+    def enqueued_jobs(self, job_class: type[Job] | None = None, *, queue: str | None = None) -> list[JobInfo]:
+        """Jobs enqueued and not yet run (scheduled, ready or blocked), oldest first."""
+        found = admin.job_infos(self.store, self.store.run("enqueued_jobs"))
+        path = job_class_path(job_class) if job_class is not None else None
+        return [j for j in found if (path is None or j.class_path == path) and (queue is None or j.queue == queue)]
+
+    def perform_enqueued_jobs(self) -> int:
+        """Run every enqueued job inline, and those they enqueue, until none is left; returns runs made.
+
+        The real rules apply: retry_on retries (its waits skipped), discard_on discards, and a job
+        that ends failed re-raises its exception here.
+        """
+        from jobctl.runtime.execution import Executor
+
+        executor = Executor()
+        session = self.store.session()
+        runs = 0
+        try:
+            for _ in range(MAX_ROUNDS):
+                self.store.run("make_scheduled_due")
+                session.dispatch_due(10_000)
+                session.unblock_all()
+                claimed = session.claim(Selector("any"), 100, token=1, process_id=0)
+                if not claimed:
+                    return runs
+                for job in claimed:
+                    executions = job.attempts - job.attempts_base + 1
+                    outcome = executor.run(job, executions=executions)
+                    runs += 1
+                    if outcome.state == "finished":
+                        session.finish([job.id], token=1, process_id=0)
+                    elif outcome.state == "retry":
+                        assert outcome.error is not None
+                        session.retry(job.id, token=1, process_id=0, delay=0, queue=outcome.retry_queue,
+                                      priority=outcome.retry_priority, error=outcome.error)
+                    else:
+                        assert outcome.error is not None
+                        session.end(job.id, token=1, process_id=0, state=outcome.state, error=outcome.error)
+                        if outcome.state == "failed" and outcome.exception is not None:
+                            raise outcome.exception
+            raise RuntimeError(f"perform_enqueued_jobs: jobs still enqueued after {MAX_ROUNDS} rounds "
+                               "(a job that enqueues itself forever, or unlimited retries?)")
+        finally:
+            session.close()
+
+
+def _queue() -> TestQueue:
+    if _current is None:
+        raise RuntimeError("jobctl.testing: use the jobctl_queue fixture in this test")
+    return _current
+
+
+def enqueued_jobs(job_class: type[Job] | None = None, *, queue: str | None = None) -> list[JobInfo]:
+    """Jobs enqueued in this test and not yet run, oldest first (optionally of one class and queue)."""
+    return _queue().enqueued_jobs(job_class, queue=queue)
+
+
+def perform_enqueued_jobs() -> int:
+    """Run this test's enqueued jobs inline (see TestQueue.perform_enqueued_jobs)."""
+    return _queue().perform_enqueued_jobs()
+
+
+def assert_enqueued(job_class: type[Job], *, args: Sequence[Any] | None = None,
+                    kwargs: dict[str, Any] | None = None, queue: str | None = None,
+                    count: int | None = None) -> list[JobInfo]:
+    """Assert jobs of `job_class` were enqueued: with exactly these `args` (a tuple or a list) and
+    `kwargs` when given, on `queue` when given, `count` of them when given (else at least one)."""
+    candidates = _queue().enqueued_jobs(job_class)
+    wanted = json.loads(arguments.dump_arguments(args or (), kwargs or {}))
+    matching = [j for j in candidates
+                if (queue is None or j.queue == queue)
+                and (args is None or j.arguments.get("args") == wanted["args"])
+                and (kwargs is None or j.arguments.get("kwargs") == wanted["kwargs"])]
+    expected = f"{count} " if count is not None else ""
+    ok = len(matching) == count if count is not None else bool(matching)
+    if not ok:
+        described = ", ".join(f"#{j.id} on {j.queue!r} with {json.dumps(j.arguments)}" for j in candidates) or "none"
+        conditions = "".join(f" {k}={v!r}" for k, v in (("args", args), ("kwargs", kwargs), ("queue", queue))
+                             if v is not None)
+        raise AssertionError(f"expected {expected}{job_class.__qualname__} job(s) enqueued{conditions}; "
+                             f"found {len(matching)} matching. Enqueued {job_class.__qualname__} jobs: {described}")
+    return matching
+
+
+def _fresh_url(tmp_path: Path) -> tuple[str, Any]:
+    server = os.environ.get("JOBCTL_TEST_DATABASE_URL")
+    if not server:
+        return f"sqlite:///{tmp_path / 'jobctl-test.sqlite3'}", None
+    import psycopg
+
+    schema = f"jobctl_test_{uuid.uuid4().hex[:12]}"
+    target = urls.parse(server).target
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in server else "?"
+    return f"{server}{sep}options={quote(f'-csearch_path={schema}')}", (target, schema)
+
+
+@pytest.fixture
+def jobctl_queue(tmp_path: Path) -> Iterator[TestQueue]:
+    """An isolated jobctl queue for this test; every enqueue in the test goes to it."""
+    global _current
+    url, cleanup = _fresh_url(tmp_path)
+    jobctl.configure(database_url=url)
+    db.get_store().migrate()
+    _current = TestQueue(url)
+    try:
+        yield _current
+    finally:
+        _current = None
+        jobctl.configure(database_url=None)
+        if cleanup is not None:
+            import psycopg
+
+            target, schema = cleanup
+            with psycopg.connect(target, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
