@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_public_api_is_pinned() -> None:
     assert sorted(jobctl.__all__) == sorted([
-        "ConcurrencyLimit", "ConfigError", "ConfiguredJob", "DatabaseError", "ErrorInfo", "Job", "JobClassError", "JobHandle",
-        "JobInfo", "JobNotFound", "JobctlError", "Progress", "RecordNotFound", "RetryOn", "SchemaOutdated",
+        "ConcurrencyLimit", "ConfigError", "ConfiguredJob", "DatabaseError", "ErrorInfo", "Job", "JobClassError",
+        "JobHandle", "JobInfo", "JobNotFound", "JobctlError", "Progress", "RecordNotFound", "RetryOn", "SchemaOutdated",
         "SerializationError", "__version__", "configure", "count", "current", "get_job", "later",
         "perform_all_later", "register_locator", "using",
     ])
