@@ -144,15 +144,21 @@ def encode(value: Any, where: str) -> Any:
     )
 
 
+# One encoder for every call: json.dumps with options builds a new encoder each time.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dump_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     """Serialise perform arguments to the stored JSON text `{"args": [...], "kwargs": {...}}`."""
     if not args and not kwargs:
         return '{"args":[],"kwargs":{}}'
+    if not kwargs and all(type(v) in _PLAIN for v in args):  # the common case: ids and strings
+        return '{"args":' + _ENCODER.encode(list(args)) + ',"kwargs":{}}'
     data = {
         "args": [encode(v, f"args[{i}]") for i, v in enumerate(args)],
         "kwargs": {k: encode(v, f"kwargs[{k!r}]") for k, v in kwargs.items()},
     }
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(data)
 
 
 def decode(value: Any) -> Any:
