@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 lint: venv
-	$(VENV)/bin/ruff check jobctl tests tools
+	$(VENV)/bin/ruff check jobctl tests tools examples
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -1,0 +1,236 @@
+"""`make demo`: the example app's jobs on the embedded SQLite file, run by `jobctl start` until Ctrl-C.
+
+    python examples/demo.py [--database URL]     # from the repository root; make demo DATABASE=… does this
+
+The database is --database, else $DATABASE, else sqlite:///examples/demo.sqlite3. The demo migrates
+jobctl's schema, creates the app's tables, starts a local webhook receiver, seeds a few users,
+entities, comments and webhooks, enqueues the example jobs, then runs
+`jobctl start --config examples/config/queue.yml` in the foreground. Run it again to add more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `examples` importable
+    sys.path.insert(0, str(ROOT))
+
+import jobctl  # noqa: E402
+import jobctl.db  # noqa: E402
+from examples.app import db  # noqa: E402
+from examples.app.jobs import CalculateMetricsJob, NotifyRecipientsJob  # noqa: E402
+from examples.app.models import Comment, Entity, Notification, User, Webhook  # noqa: E402
+from examples.receiver import Receiver  # noqa: E402
+from jobctl import urls  # noqa: E402
+
+DEFAULT_DATABASE = ROOT / "examples" / "demo.sqlite3"
+CONFIG = "examples/config/queue.yml"
+STOP_GRACE = 10.0
+"""Seconds `jobctl start` gets to stop after a Ctrl-C (its shutdown_timeout is 5 s) before the demo asks it."""
+
+
+class _Rollback(Exception):
+    """Raised to abandon a transaction on purpose."""
+
+
+@dataclass
+class Enqueued:
+    """What `enqueue_examples` created, for the printout and the tests."""
+
+    comments: list[Comment] = field(default_factory=list)
+    duplicate_notify_job: int = 0
+    jobs_before_rollback: int = 0
+    jobs_after_rollback: int = 0
+    entities: list[Entity] = field(default_factory=list)
+    deleted_entity: Entity | None = None
+    metrics_jobs: int = 0
+    webhook: Webhook | None = None
+    webhook_jobs: list[int] = field(default_factory=list)
+    deleted_webhook_job: int = 0
+
+
+def database_url(given: str | None) -> str:
+    """The URL to use, with an SQLite path made absolute (the runtime may run elsewhere)."""
+    raw = given or os.environ.get("DATABASE") or f"sqlite:///{DEFAULT_DATABASE}"
+    parsed = urls.parse(raw)
+    return f"sqlite:///{parsed.target}" if parsed.backend == "sqlite" else raw
+
+
+def prepare(url: str) -> list[str]:
+    """Point jobctl (and so the app) at `url`, migrate jobctl's schema, create the app's tables."""
+    jobctl.configure(database_url=url)
+    store = jobctl.db.open_store(jobctl.db.resolve_url())
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    db.create_tables()
+    return applied
+
+
+def enqueue_examples(receiver_url: str) -> Enqueued:
+    """Seed the app and enqueue one of everything the example jobs show."""
+    out = Enqueued()
+    alice = User.find_or_create("alice@example.com", "Alice")
+    bob = User.find_or_create("bob@example.com", "Bob")
+    carol = User.find_or_create("carol@example.com", "Carol")
+    cafe = Entity.find_or_create(alice, "Corner Café")
+    park = Entity.find_or_create(bob, "River Park")
+
+    # Pattern 1, notifications: each comment and its job are written in one transaction of the app's.
+    for entity, author, body in ((cafe, bob, "Great coffee, slow wifi."),
+                                 (cafe, carol, "Agreed about the wifi."),
+                                 (park, alice, "The new benches are nice.")):
+        out.comments.append(Comment.post(entity, author, body))
+    # At-least-once delivery: the same notifications requested again add none.
+    out.duplicate_notify_job = NotifyRecipientsJob.perform_later(out.comments[0].id).id
+    # A transaction that rolls back takes its job with it.
+    out.jobs_before_rollback = jobctl.count()
+    try:
+        with db.transaction() as conn, jobctl.using(conn):
+            Comment.create(park, carol, "This comment is never saved.", conn=conn).notify_recipients_later()
+            raise _Rollback
+    except _Rollback:
+        pass
+    out.jobs_after_rollback = jobctl.count()
+
+    # Pattern 3, idempotent metrics: new ratings, then every entity's metrics in one bulk enqueue;
+    # the café twice (safe), and an entity deleted before its job runs (the job returns early).
+    for entity, user, rating in ((cafe, bob, 5), (cafe, carol, 4), (cafe, bob, 4), (park, alice, 3), (park, carol, 5)):
+        entity.add_submission(user, rating, f"{user.name} rates {entity.name} {rating}/5")
+    closing = Entity.find_or_create(carol, "Closed Bakery")
+    closing.add_submission(alice, 2)
+    out.entities = [cafe, park]
+    out.deleted_entity = closing
+    out.metrics_jobs = jobctl.perform_all_later([CalculateMetricsJob(e.id) for e in (cafe, park, cafe, closing)])
+    closing.destroy()
+
+    # Pattern 4, webhook with retries: the receiver fails the first POST, the job retries it.
+    out.webhook = Webhook.register("demo", f"{receiver_url}/hooks/demo")
+    for comment in out.comments[:2]:
+        event = {"type": "comment.created", "comment_id": comment.id, "entity_id": comment.entity_id,
+                 "body": comment.body}
+        out.webhook_jobs.append(out.webhook.dispatch_later(event).id)
+    removed = Webhook.register("removed", f"{receiver_url}/hooks/removed")
+    out.deleted_webhook_job = removed.dispatch_later({"type": "ping"}).id
+    removed.destroy()  # before the job runs: discarded (RecordNotFound), not retried
+    return out
+
+
+def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -> str:
+    """What the demo did, for the terminal."""
+    default = url == f"sqlite:///{DEFAULT_DATABASE}"
+    shown = "sqlite:///examples/demo.sqlite3" if default else urls.redact(url)
+    assert done.webhook is not None and done.deleted_entity is not None
+    comments = ", ".join(f"#{c.id}" for c in done.comments)
+    return "\n".join([
+        f"jobctl demo on {shown}",
+        f"  jobctl schema: {'migrated: ' + ', '.join(applied) if applied else 'up to date'}",
+        f"  app tables:    {', '.join(db.TABLES)}",
+        f"  receiver:      {receiver.url} (answers 500 to the first POST on each path, then 200)",
+        "",
+        "Enqueued, for the workers started below:",
+        f"  notifications  comments {comments}: Comment.post() wrote each comment and its",
+        "                 notify_recipients_later() job in one transaction (jobctl.using)",
+        f"                 job {done.duplicate_notify_job}: NotifyRecipientsJob for comment {done.comments[0].id} "
+        "again (a duplicate: adds no notification)",
+        f"                 a comment whose transaction rolled back took its job along ({done.jobs_before_rollback} "
+        f"jobs before, {done.jobs_after_rollback} after)",
+        f"  metrics        {done.metrics_jobs} CalculateMetricsJob in one perform_all_later: "
+        f"{done.entities[0].name} twice (idempotent),",
+        f"                 {done.deleted_entity.name} deleted before its job runs (the job returns early)",
+        f"  webhooks       jobs {', '.join(str(i) for i in done.webhook_jobs)}: DispatchWebhookJob to "
+        f"{done.webhook.url}",
+        "                 (the first POST gets a 500 and is retried ~3 s later)",
+        f"                 job {done.deleted_webhook_job}: its webhook was deleted meanwhile: discarded "
+        "(RecordNotFound)",
+        "",
+        "Watch it from another terminal: make top" + ("" if default else f" DATABASE={shown}"),
+        "Ctrl-C stops the workers and the receiver.",
+        "",
+        f"$ jobctl start --config {CONFIG}",
+    ])
+
+
+def results(done: Enqueued) -> str:
+    """What the jobs did, read back from the app's tables."""
+    lines = ["", "The app's tables now:"]
+    for comment in done.comments:
+        notified = [User.find_by(n.recipient_id) for n in Notification.for_comment(comment.id)]
+        names = ", ".join(user.name for user in notified if user is not None) or "nobody"
+        lines.append(f"  comment #{comment.id} by {_name(comment.creator_id)}: notified {names}")
+    for entity in done.entities:
+        fresh = Entity.find_by(entity.id)
+        if fresh is not None:
+            lines.append(f"  {fresh.name}: average {fresh.average_score:.1f} over {fresh.submissions_count} "
+                         "submissions")
+    if done.webhook is not None:
+        hook = done.webhook.reload()
+        lines.append(f"  webhook {hook.name}: {hook.successful_deliveries} delivered, {hook.failed_deliveries} "
+                     "failed (in total, over every run)")
+    return "\n".join(lines)
+
+
+def _name(user_id: int) -> str:
+    user = User.find_by(user_id)
+    return user.name if user else f"user {user_id}"
+
+
+def run_runtime(url: str) -> int:
+    """`jobctl start` in the foreground until it exits. Ctrl-C stops it gracefully, a second Ctrl-C at once."""
+    env = dict(os.environ)
+    env["JOBCTL_DATABASE_URL"] = url
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env.setdefault("JOBCTL_ENV", "development")
+    proc = subprocess.Popen([sys.executable, "-m", "jobctl.cli", "start", "--config", CONFIG], cwd=ROOT, env=env)
+    interrupts, deadline = 0, None
+    while True:
+        try:
+            return proc.wait(None if deadline is None else max(deadline - time.monotonic(), 0))
+        except KeyboardInterrupt:
+            interrupts += 1
+            if interrupts == 1:
+                # A terminal's Ctrl-C reaches jobctl start too (same process group), which stops gracefully
+                # within its shutdown_timeout; signalling it again here could land after it has stopped.
+                deadline = time.monotonic() + STOP_GRACE
+            elif proc.poll() is None:
+                proc.send_signal(signal.SIGQUIT)  # asked twice: stop at once
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # the interrupt was the demo's alone
+            deadline = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--database", metavar="URL",
+                        help="database URL (default: $DATABASE, else sqlite:///examples/demo.sqlite3)")
+    args = parser.parse_args(argv)
+    try:
+        url = database_url(args.database)
+        applied = prepare(url)
+    except jobctl.DatabaseError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 69
+    receiver = Receiver(0)
+    receiver.start()
+    try:
+        done = enqueue_examples(receiver.url)
+        print(describe(url, applied, receiver, done), flush=True)
+        code = run_runtime(url)
+        print(results(done), flush=True)
+        return code
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
