@@ -143,3 +143,10 @@ class Progressing(jobctl.Job):
                 while not os.path.exists(path) and time.monotonic() < deadline:
                     time.sleep(0.02)
         self.progress(steps, steps, "done")
+
+
+class SleepOnly(jobctl.Job):
+    """Sleeps; touches no database."""
+
+    def perform(self, seconds: float) -> None:
+        time.sleep(seconds)

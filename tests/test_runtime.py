@@ -222,3 +222,4 @@ def test_json_logs(runs_table: str, tmp_path: Path) -> None:
     done = [e for e in events if e.get("event") == "job_finished"]
     assert done and done[0]["job_id"] == handle.id and done[0]["class"] == "tests.runtime_jobs:Record"
     assert {"ts", "level", "queue", "attempt", "duration_ms"} <= set(done[0])
+

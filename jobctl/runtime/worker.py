@@ -122,7 +122,7 @@ class Worker(ChildProcess):
                     pending = []
                     continue
             except DatabaseError as exc:
-                self.reconnect(exc)
+                self._recover(exc)
                 continue
             timeout = min(next_poll - now, next_checks - now)
             if pending:
@@ -130,6 +130,29 @@ class Worker(ChildProcess):
             self.wake.wait(max(timeout, 0.0))
         # Completions not yet written go out with the shutdown.
         self.done.extendleft(reversed(pending))
+
+    def _recover(self, exc: DatabaseError) -> None:
+        """Reconnect; a statement cut off mid-flight may have claimed jobs we never heard of, so give
+        back every claim but the jobs running now (prefetched ones included: we claim them again)."""
+        self.reconnect(exc)
+        self._drop_prefetched()
+        self.hints.clear()
+        try:
+            released = self.db().release_claims(self.process_id, self.slots.executing())
+        except DatabaseError as again:
+            self._recover(again)
+            return
+        if released:
+            logs.event(logging.INFO, "claims_released", f"worker {self.process_id}: {released} claimed jobs back "
+                       "to ready after the database connection was lost")
+
+    def _drop_prefetched(self) -> None:
+        """Forget claimed jobs no thread has started (their claims are released by the caller)."""
+        while True:
+            try:
+                self.jobs.get_nowait()
+            except queue.Empty:
+                return
 
     def _prefetch(self) -> int:
         if self.config.prefetch is not None:
@@ -206,12 +229,7 @@ class Worker(ChildProcess):
     def _shutdown(self) -> None:
         """Return jobs not started, let running ones finish within shutdown_timeout, deregister."""
         self.stopping = True
-        while True:  # prefetched jobs are returned by deregister below, uncounted
-            try:
-                if self.jobs.get_nowait() is None:
-                    continue
-            except queue.Empty:
-                break
+        self._drop_prefetched()  # returned by deregister below, uncounted
         deadline = time.monotonic() + self.queue_config.shutdown_timeout
         while self.slots.busy() and time.monotonic() < deadline:
             self.wake.wait(0.01)

@@ -216,6 +216,10 @@ class RuntimeSession(abc.ABC):
         """Return the processes' claimed jobs to ready (uncounted) and delete them; returns jobs released."""
 
     @abc.abstractmethod
+    def release_claims(self, process_id: int, keep: Sequence[int]) -> int:
+        """Return a live process's claimed jobs to ready (uncounted), except `keep`; returns how many."""
+
+    @abc.abstractmethod
     def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
         """(id, hostname, pid, kind) of processes whose heartbeat is older than `threshold` seconds."""
 

@@ -54,6 +54,9 @@ class PostgresSession(RuntimeSession):
         rows = self._run("deregister_processes", {"ids": list(process_ids)})
         return int(rows[0][0])
 
+    def release_claims(self, process_id: int, keep: Sequence[int]) -> int:
+        return int(self._run("release_claims", {"process_id": process_id, "keep": list(keep)})[0][0])
+
     def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
         return [(int(r[0]), r[1], int(r[2]), r[3]) for r in self._run("stale_processes", {"threshold": threshold})]
 

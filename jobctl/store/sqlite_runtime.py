@@ -77,6 +77,10 @@ class SqliteSession(RuntimeSession):
 
         return self._tx(body)
 
+    def release_claims(self, process_id: int, keep: Sequence[int]) -> int:
+        return self._tx(lambda c, now: int(c.execute(Q["release_claims"], {
+            "process_id": process_id, "keep": json.dumps(list(keep))}).rowcount))
+
     def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
         rows = self.conn.execute(Q["stale_processes"], {"now": time.time(), "threshold": threshold}).fetchall()
         return [(int(r[0]), r[1], int(r[2]), r[3]) for r in rows]

@@ -335,3 +335,14 @@ INSERT INTO jobctl_progress (job_id, done, total, message, at)
 VALUES (%(id)s, %(done)s, %(total)s, %(message)s, now())
 ON CONFLICT (job_id) DO UPDATE SET done = EXCLUDED.done, total = EXCLUDED.total, message = EXCLUDED.message,
     at = EXCLUDED.at;
+
+-- name: release_claims
+-- Return a live process's claimed jobs to ready, except those it is executing (after it lost track).
+WITH released AS (
+    UPDATE jobctl_jobs SET state = 'ready', claim_token = NULL, claimed_at = NULL
+    WHERE state = 'claimed' AND process_id = %(process_id)s AND NOT (id = ANY(%(keep)s::bigint[]))
+    RETURNING queue
+), woken AS (
+    SELECT DISTINCT queue FROM released
+)
+SELECT (SELECT count(*) FROM released) AS released, (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;

@@ -215,3 +215,8 @@ INSERT INTO jobctl_progress (job_id, done, total, message, at)
 VALUES (:id, :done, :total, :message, :now)
 ON CONFLICT (job_id) DO UPDATE SET done = excluded.done, total = excluded.total, message = excluded.message,
     at = excluded.at;
+
+-- name: release_claims
+-- Return a live process's claimed jobs to ready, except those it is executing (after it lost track).
+UPDATE jobctl_jobs SET state = 'ready', claim_token = NULL, claimed_at = NULL
+WHERE state = 'claimed' AND process_id = :process_id AND id NOT IN (SELECT value FROM json_each(:keep));
