@@ -36,3 +36,14 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache
+
+# Kill -9 workers, dispatchers and a supervisor, restart PostgreSQL, while 20,000 jobs drain;
+# then check nothing was lost (SPEC 9). Loopback only, its own throwaway cluster, ≤ 10 minutes.
+.PHONY: chaos
+chaos: venv
+	$(PY) tests/chaos.py --jobs 20000 --job-seconds 0.05 --seconds 540
+
+# Regenerate man/*.1 from the CLI and man/src/*.roff (tests fail when a page is stale).
+.PHONY: man
+man: venv
+	$(PY) tools/genman.py
