@@ -103,10 +103,10 @@ def discard(
     yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
 ) -> None:
     """Discard failed, ready, scheduled or blocked jobs."""
-    states = (check_state(state, DISCARDABLE),) if state else DISCARDABLE
+    check_state(state, DISCARDABLE)
+    states = (state,) if state else DISCARDABLE
     every = every or state is not None
-    _apply("discard", ids, every, states, queue, job_class, None, yes, dry_run, json_out,  # type: ignore[arg-type]
-           admin.discard)
+    _apply("discard", ids, every, states, queue, job_class, None, yes, dry_run, json_out, admin.discard)
 
 
 def clear(
@@ -119,10 +119,10 @@ def clear(
     yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
 ) -> None:
     """Delete jobs: finished ones by default (the seed's "clear jobs")."""
-    states = STATES if every else (check_state(state),)
+    check_state(state)
+    states = STATES if every else (state,)
     age = parse_duration(older_than, where="--older-than") if older_than is not None else None
-    _apply("clear", None, True, states, queue, None, age, yes, dry_run, json_out,  # type: ignore[arg-type]
-           admin.clear)
+    _apply("clear", None, True, states, queue, None, age, yes, dry_run, json_out, admin.clear)
 
 
 def pause(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")], json_out: JsonOpt = False
