@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -33,12 +34,21 @@ class Outcome:
     """The exception itself (in this process only; never stored)."""
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def error_of(exc: BaseException, *, with_traceback: bool = True) -> RunError:
-    """The error as stored: `module.QualName`, message, traceback."""
+    """The error as stored: `module.QualName`, message, and the traceback from the application's
+    first frame (jobctl's own frames around `perform` tell an operator nothing)."""
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    tb = "".join(traceback.format_exception(exc)) if with_traceback else None
-    return RunError(name, str(exc), tb)
+    if not with_traceback:
+        return RunError(name, str(exc), None)
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE + os.sep):
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(cls, exc, tb or exc.__traceback__))
+    return RunError(name, str(exc), text)
 
 
 def decide(job_class: type[Job] | None, exc: BaseException, executions: int) -> tuple[str, RetryOn | None]:
