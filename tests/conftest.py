@@ -8,7 +8,9 @@ schema (PostgreSQL, through search_path) or its own file (SQLite).
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,22 +29,22 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """The URL of a PostgreSQL server for this test session."""
     url = os.environ.get("JOBCTL_TEST_DATABASE_URL")
     if url:
         yield url
         return
-    root = tmp_path_factory.mktemp("pg")
+    # Not under pytest's basetemp: pytest keeps /tmp/pytest-of-USER at mode 0700 (and re-applies
+    # it when another session starts), and the postgres user must reach the data directory.
+    root = Path(tempfile.mkdtemp(prefix="jobctl-test-pg-"))
     os.chmod(root, 0o755)
-    for parent in root.parents:
-        if str(parent).startswith(str(tmp_path_factory.getbasetemp().parent)):
-            os.chmod(parent, 0o755)
     cluster = Cluster(root / "cluster")
     try:
         yield cluster.start()
     finally:
         cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _with_schema(url: str, schema: str) -> str:

@@ -189,3 +189,22 @@ def test_pause_stops_claiming_and_resume_restarts(configured: str, backend: str,
 def test_processes_and_recurring_json(configured: str) -> None:
     assert json.loads(cli("processes", "--json", url=configured).stdout) == []
     assert json.loads(cli("recurring", "--json", url=configured).stdout) == []
+
+
+def test_processes_lists_registered_processes(configured: str) -> None:
+    session = db.get_store().session()
+    try:
+        sup = session.register_process(kind="supervisor", hostname="web-1", pid=11, supervisor_id=None, queues=None,
+                                       threads=None, metadata="{}")
+        session.register_process(kind="worker", hostname="web-1", pid=12, supervisor_id=sup,
+                                 queues="mail,default", threads=3, metadata="{}")
+    finally:
+        session.close()
+    human = cli("processes", url=configured)
+    assert human.returncode == 0, human.stderr
+    assert "worker" in human.stdout and "mail,default" in human.stdout and "web-1" in human.stdout
+    rows = json.loads(cli("processes", "--json", url=configured).stdout)
+    worker = next(r for r in rows if r["kind"] == "worker")
+    assert worker["queues"] == ["mail", "default"] and worker["supervisor_id"] == sup and worker["threads"] == 3
+    assert set(worker) == {"id", "kind", "hostname", "pid", "supervisor_id", "queues", "threads", "busy",
+                           "last_heartbeat_at", "started_at"}

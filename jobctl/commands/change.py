@@ -21,7 +21,7 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count what woul
 AllOpt = Annotated[bool, typer.Option("--all", help="Every matching job (narrow with the filters).")]
 QueueOpt = Annotated[str | None, typer.Option(metavar="QUEUE", help="Only jobs on QUEUE.")]
 ClassOpt = Annotated[str | None, typer.Option("--class", metavar="CLASS", help="Only jobs of CLASS.")]
-IdsArg = Annotated[list[int] | None, typer.Argument(metavar="[ID]...", help="Job ids.", show_default=False)]
+IdsArg = Annotated[list[int] | None, typer.Argument(metavar="ID", help="Job ids.", show_default=False)]
 DISCARDABLE = ("failed", "ready", "scheduled", "blocked")
 
 

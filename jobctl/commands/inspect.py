@@ -105,9 +105,9 @@ def processes(json_out: JsonOpt = False) -> None:
         return
     t = table("id", "kind", "hostname", "pid", "supervisor", "queues", "threads", "busy", "heartbeat", "started")
     for r in rows:
-        t.add_row(str(r["id"]), r["kind"], r["hostname"], str(r["pid"]), str(r["supervisor_id"] or "-"),
-                  r["queues"] or "-", str(r["threads"] or "-"), str(r["busy"]), ago(r["last_heartbeat_at"]),
-                  ago(r["started_at"]))
+        queues = ",".join(r["queues"]) if r["queues"] else "-"
+        t.add_row(str(r["id"]), r["kind"], r["hostname"], str(r["pid"]), str(r["supervisor_id"] or "-"), queues,
+                  str(r["threads"] or "-"), str(r["busy"]), ago(r["last_heartbeat_at"]), ago(r["started_at"]))
     console.print(t)
 
 

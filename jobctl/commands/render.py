@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from jobctl.info import JobInfo, iso
 
-console = Console(highlight=False, soft_wrap=False)
+# Piped output is read by people too (`| less`, `| grep`): keep rows on one line there.
+console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 240)
 
 
 def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
