@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import inspect
 import logging
@@ -314,6 +313,8 @@ class Job:
 
 
 def _run_coroutine(awaitable: Any) -> Any:
+    import asyncio  # only for `async def perform`: keeps `import jobctl` light
+
     async def runner() -> Any:
         return await awaitable
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import importlib
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,7 +13,9 @@ from jobctl import db
 from jobctl.commands.common import GLOBALS, say
 from jobctl.config import QueueConfig, load_queue_config
 from jobctl.errors import ConfigError, SchemaOutdated
-from jobctl.recurring import RecurringTask, check_tasks, load_recurring, register_tasks
+
+if TYPE_CHECKING:
+    from jobctl.recurring import RecurringTask
 
 
 class LogFormat(enum.StrEnum):
@@ -30,6 +32,8 @@ class LogLevel(enum.StrEnum):
 
 def load(recurring_file: str | None) -> tuple[QueueConfig, tuple[RecurringTask, ...]]:
     """Load and check queue.yml, the `imports`, recurring.yml and every class or command path."""
+    from jobctl.recurring import check_tasks, load_recurring
+
     config = load_queue_config(GLOBALS.config, explicit=GLOBALS.config is not None)
     for module in config.imports:
         try:
@@ -82,5 +86,7 @@ def start(
     logs.setup(log_level.value, log_format.value)
     for warning in config.warnings:
         logs.event(30, "config_warning", warning)
+    from jobctl.recurring import register_tasks
+
     register_tasks(tasks)  # before forking: workers run command tasks by key from this registry
     raise typer.Exit(Supervisor(store, config, () if skip_recurring else tasks).run())
