@@ -47,3 +47,8 @@ chaos: venv
 .PHONY: man
 man: venv
 	$(PY) tools/genman.py
+
+# The live monitor on the demo database (examples/demo.sqlite3), or DATABASE=postgresql://…; TOP_ARGS=--read-only
+.PHONY: top
+top: venv
+	$(VENV)/bin/jobctl top --database '$(if $(DATABASE),$(DATABASE),sqlite:///$(CURDIR)/examples/demo.sqlite3)' $(TOP_ARGS)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from jobctl import __version__
-from jobctl.commands import change, inspect
+from jobctl.commands import change, inspect, top
 from jobctl.commands import enqueue as enqueue_cmd
 from jobctl.commands import generate as generate_cmd
 from jobctl.commands import start as start_cmd
@@ -38,6 +38,7 @@ app.command("resume")(change.resume)
 app.command("enqueue")(enqueue_cmd.enqueue)
 app.command("recurring")(inspect.recurring)
 app.command("processes")(inspect.processes)
+app.command("top")(top.top)
 app.add_typer(generate_cmd.generate_app, name="generate")
 
 GLOBAL_VALUE_OPTIONS = ("--database", "--config")

@@ -342,7 +342,10 @@ def assemble(
         f"{GENERATED_MARK} from the CLI and {source_name}; edit those, not this file.",
         f'.TH {escape(title.upper())} 1 "" {quoted(f"{PROG} {version}")} "jobctl manual"',
     ]
-    for name in section_order(source):
+    order = section_order(source)
+    extra = [name for name in generated if name not in order]  # generated sections of one verb only
+    order = order[: len(HEAD_ORDER)] + extra + order[len(HEAD_ORDER):]
+    for name in order:
         if name in generated or name in source:
             heading = f".SH {quoted(name)}" if " " in name else f".SH {name}"
             lines += [heading, *merge(name, generated.get(name), source.get(name))]
@@ -409,7 +412,22 @@ def verb_page(verb: Node, root: Node, version: str, source: dict[str, list[str]]
         options += [".PP", f"The global {listed} accepted too, before or after the verb; see"]
         options.append(man_ref(PROG) + ".")
     generated["OPTIONS"] = options
+    if verb.path == ("recurring",):
+        generated["SCHEDULES"] = schedule_lines()
     return assemble(name, version, f"man/src/{verb.path[0]}.roff", generated, source)
+
+
+def schedule_lines() -> list[str]:
+    """The schedule forms recurring.yml accepts, from the parser's own list (so they cannot drift)."""
+    from jobctl.schedule import describe_forms
+
+    lines = [text_line("A task's schedule is one of these forms (case does not matter); anything that is "
+                       "not one cron, such as 'every day at 00:40 and 15:20', 'every 61 minutes' or "
+                       "'tomorrow', is rejected when the file is loaded, naming the task and the text.")]
+    for form in describe_forms():
+        head, sep, note = form.partition(" - ")
+        lines += [".TP", bold(head)] + ([text_line(note)] if sep else [".br"])
+    return lines
 
 
 def subcommand_lines(leaf: Node) -> list[str]:
