@@ -5,7 +5,8 @@
 The database is --database, else $DATABASE, else sqlite:///examples/demo.sqlite3. The demo migrates
 jobctl's schema, creates the app's tables, starts a local webhook receiver, seeds a few users,
 entities, comments and webhooks, enqueues the example jobs, then runs
-`jobctl start --config examples/config/queue.yml` in the foreground. Run it again to add more.
+`jobctl start --config examples/config/queue.yml --recurring-schedule-file examples/config/recurring.yml`
+in the foreground. Run it again to add more.
 """
 
 from __future__ import annotations
@@ -26,13 +27,20 @@ if str(ROOT) not in sys.path:  # run as a script: make `examples` importable
 import jobctl  # noqa: E402
 import jobctl.db  # noqa: E402
 from examples.app import db  # noqa: E402
-from examples.app.jobs import CalculateMetricsJob, NotifyRecipientsJob  # noqa: E402
-from examples.app.models import Comment, Entity, Notification, User, Webhook  # noqa: E402
+from examples.app.jobs import CalculateMetricsJob, DeliverBundledNotificationsJob, NotifyRecipientsJob  # noqa: E402
+from examples.app.models import Comment, Entity, Export, Notification, User, Webhook  # noqa: E402
 from examples.receiver import Receiver  # noqa: E402
 from jobctl import urls  # noqa: E402
 
 DEFAULT_DATABASE = ROOT / "examples" / "demo.sqlite3"
 CONFIG = "examples/config/queue.yml"
+RECURRING = "examples/config/recurring.yml"
+EXPORT_ROWS = 3000
+"""Entities the demo's export writes (created once: running the demo again adds none)."""
+EXPORT_ROW_DELAY = "0.002"
+"""Seconds the demo's workers sleep per exported row (Export.ROW_DELAY_ENV): a few seconds of progress to watch."""
+BUNDLE_WAIT = 3.0
+"""Seconds before the demo's own bundled delivery runs: after the notification jobs it bundles."""
 STOP_GRACE = 10.0
 """Seconds `jobctl start` gets to stop after a Ctrl-C (its shutdown_timeout is 5 s) before the demo asks it."""
 
@@ -55,6 +63,10 @@ class Enqueued:
     webhook: Webhook | None = None
     webhook_jobs: list[int] = field(default_factory=list)
     deleted_webhook_job: int = 0
+    bundle_job: int = 0
+    export_user: User | None = None
+    export_job: int = 0
+    export_rows: int = 0
 
 
 def database_url(given: str | None) -> str:
@@ -76,7 +88,7 @@ def prepare(url: str) -> list[str]:
     return applied
 
 
-def enqueue_examples(receiver_url: str) -> Enqueued:
+def enqueue_examples(receiver_url: str, export_rows: int = EXPORT_ROWS) -> Enqueued:
     """Seed the app and enqueue one of everything the example jobs show."""
     out = Enqueued()
     alice = User.find_or_create("alice@example.com", "Alice")
@@ -122,6 +134,18 @@ def enqueue_examples(receiver_url: str) -> Enqueued:
     removed = Webhook.register("removed", f"{receiver_url}/hooks/removed")
     out.deleted_webhook_job = removed.dispatch_later({"type": "ping"}).id
     removed.destroy()  # before the job runs: discarded (RecordNotFound), not retried
+
+    # Pattern 2, bundled notifications: config/recurring.yml runs Bundle.deliver_all_later every 5 minutes
+    # (development); the demo also asks for one a few seconds in, once the notification jobs above have run.
+    out.bundle_job = DeliverBundledNotificationsJob.set(wait=BUNDLE_WAIT).perform_later().id
+
+    # Pattern 5, export with progress: a user with many records, exported as CSV by one long job.
+    parks = User.find_or_create("parks@example.com", "Parks Department")
+    with db.transaction() as conn:
+        for i in range(1, export_rows + 1):
+            Entity.find_or_create(parks, f"Bench #{i:04d}", conn=conn)
+    out.export_user, out.export_rows = parks, export_rows
+    out.export_job = parks.export_data_later("entities").id
     return out
 
 
@@ -129,7 +153,7 @@ def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -
     """What the demo did, for the terminal."""
     default = url == f"sqlite:///{DEFAULT_DATABASE}"
     shown = "sqlite:///examples/demo.sqlite3" if default else urls.redact(url)
-    assert done.webhook is not None and done.deleted_entity is not None
+    assert done.webhook is not None and done.deleted_entity is not None and done.export_user is not None
     comments = ", ".join(f"#{c.id}" for c in done.comments)
     return "\n".join([
         f"jobctl demo on {shown}",
@@ -152,11 +176,17 @@ def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -
         "                 (the first POST gets a 500 and is retried ~3 s later)",
         f"                 job {done.deleted_webhook_job}: its webhook was deleted meanwhile: discarded "
         "(RecordNotFound)",
+        f"  bundles        job {done.bundle_job}: DeliverBundledNotificationsJob in {BUNDLE_WAIT:g} s: each user's "
+        "unread notifications",
+        f"                 as one delivery; {RECURRING} runs it every 5 minutes (jobctl recurring)",
+        f"  export         job {done.export_job}: ExportDataJob of {done.export_user.name}'s {done.export_rows} "
+        f"entities to CSV in {Export.directory()},",
+        f"                 reporting progress as it goes (jobctl show {done.export_job})",
         "",
         "Watch it from another terminal: make top" + ("" if default else f" DATABASE={shown}"),
         "Ctrl-C stops the workers and the receiver.",
         "",
-        f"$ jobctl start --config {CONFIG}",
+        f"$ jobctl start --config {CONFIG} --recurring-schedule-file {RECURRING}",
     ])
 
 
@@ -176,7 +206,25 @@ def results(done: Enqueued) -> str:
         hook = done.webhook.reload()
         lines.append(f"  webhook {hook.name}: {hook.successful_deliveries} delivered, {hook.failed_deliveries} "
                      "failed (in total, over every run)")
+    recipients = sorted({n.recipient_id for c in done.comments for n in Notification.for_comment(c.id)})
+    for user in filter(None, map(User.find_by, recipients)):
+        deliveries = user.deliveries()
+        bundled = sum(d.notifications_count for d in deliveries)
+        lines.append(f"  {user.name}: {_count(len(deliveries), 'bundle')} of {_count(bundled, 'notification')} "
+                     "delivered (in total, over every run)")
+    if done.export_user is not None:
+        for export in done.export_user.exports():
+            if export.job_id == done.export_job:
+                outcome = {"completed": f"{export.rows_count} rows in {export.file_path}",
+                           "failed": f"{export.error_message}",
+                           "processing": "stopped before it finished (runs again with the next jobctl start)"}
+                lines.append(f"  export #{export.id} of {export.export_type}: {export.status}: "
+                             f"{outcome.get(export.status, '')}")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _name(user_id: int) -> str:
@@ -190,7 +238,9 @@ def run_runtime(url: str) -> int:
     env["JOBCTL_DATABASE_URL"] = url
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     env.setdefault("JOBCTL_ENV", "development")
-    proc = subprocess.Popen([sys.executable, "-m", "jobctl.cli", "start", "--config", CONFIG], cwd=ROOT, env=env)
+    env.setdefault(Export.ROW_DELAY_ENV, EXPORT_ROW_DELAY)
+    proc = subprocess.Popen([sys.executable, "-m", "jobctl.cli", "start", "--config", CONFIG,
+                             "--recurring-schedule-file", RECURRING], cwd=ROOT, env=env)
     interrupts, deadline = 0, None
     while True:
         try:

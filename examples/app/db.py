@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -18,7 +19,8 @@ import jobctl.db
 Connection = Any
 """A `sqlite3.Connection` or a `psycopg.Connection`, not in autocommit: `transaction()` commits it."""
 
-TABLES = ("app_users", "app_entities", "app_submissions", "app_comments", "app_notifications", "app_webhooks")
+TABLES = ("app_users", "app_entities", "app_submissions", "app_comments", "app_notifications", "app_webhooks",
+          "app_deliveries", "app_exports")
 
 # One schema for both backends: only the id column differs (`{id}`). SQLite takes the PostgreSQL
 # type names by affinity (bigint → INTEGER, double precision → REAL).
@@ -70,6 +72,27 @@ CREATE TABLE IF NOT EXISTS app_webhooks (
     successful_deliveries integer NOT NULL DEFAULT 0,
     failed_deliveries integer NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS app_deliveries (
+    id {id},
+    user_id bigint NOT NULL REFERENCES app_users (id) ON DELETE CASCADE,
+    kind text NOT NULL,
+    subject text NOT NULL,
+    body text NOT NULL,
+    notifications_count integer NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS app_exports (
+    id {id},
+    user_id bigint NOT NULL REFERENCES app_users (id) ON DELETE CASCADE,
+    export_type text NOT NULL,
+    status text NOT NULL CHECK (status IN ('processing', 'completed', 'failed')),
+    job_id bigint UNIQUE,
+    file_path text,
+    rows_count integer,
+    error_message text,
+    created_at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    completed_at timestamptz
 )
 """
 _ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -110,6 +133,14 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] = ()) -> Any:
     if not isinstance(conn, sqlite3.Connection):
         sql = sql.replace("?", "%s")
     return conn.execute(sql, tuple(params))
+
+
+def timestamp(conn: Connection, when: datetime) -> Any:
+    """`when` (aware) as a parameter to compare with, or store in, the app's timestamp columns: an aware
+    datetime for PostgreSQL, for SQLite the UTC text `CURRENT_TIMESTAMP` writes ("YYYY-MM-DD HH:MM:SS")."""
+    if isinstance(conn, sqlite3.Connection):
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return when
 
 
 def create_tables() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jobctl
-from examples.app.models import Comment, Entity, Webhook, WebhookError
+from examples.app.models import Bundle, Comment, Entity, Export, User, Webhook, WebhookError
 
 
 class NotifyRecipientsJob(jobctl.Job):
@@ -16,6 +16,17 @@ class NotifyRecipientsJob(jobctl.Job):
 
     def perform(self, comment_id: int) -> None:
         Comment.find(comment_id).notify_recipients_now()
+
+
+class DeliverBundledNotificationsJob(jobctl.Job):
+    """Pattern 2: batch processing, run by the recurring task in `config/recurring.yml`
+    (`Bundle.deliver_all_later`). Idempotent: notifications already bundled are not delivered again."""
+
+    queue = "default"
+
+    def perform(self) -> None:
+        delivered = Bundle.deliver_all_now()
+        self.logger.info("[%s] delivered %d bundles", type(self).__name__, delivered)
 
 
 class CalculateMetricsJob(jobctl.Job):
@@ -43,3 +54,17 @@ class DispatchWebhookJob(jobctl.Job):
 
     def perform(self, webhook: Webhook, event: dict[str, Any]) -> None:
         webhook.dispatch_now(event)
+
+
+class ExportDataJob(jobctl.Job):
+    """Pattern 5: a long export that reports its progress (`jobctl show ID`, `jobctl top`). The export ends
+    completed with its CSV file, or failed with the error, and the job fails with it (an unknown
+    export type is a ValueError, the seed's ArgumentError)."""
+
+    queue = "exports"
+
+    def perform(self, user_id: int, export_type: str) -> None:
+        user = User.find(user_id)
+        export = Export.start(user, export_type, job_id=self.job_id)  # a retry reuses its export
+        path = export.generate_now(progress=self.progress)
+        self.logger.info("[%s] export completed: %d records in %s", type(self).__name__, export.rows_count, path)

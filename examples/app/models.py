@@ -6,10 +6,17 @@ without, it opens its own and commits. Records travel to jobs by id (`jobctl.reg
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import tempfile
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jobctl
@@ -37,11 +44,50 @@ class User:
             row = execute(c, "SELECT id, email, name FROM app_users WHERE id = ?", (user_id,)).fetchone()
         return cls(*row) if row else None
 
+    @classmethod
+    def find(cls, user_id: int) -> User:
+        """The user, or `jobctl.RecordNotFound`."""
+        user = cls.find_by(user_id)
+        if user is None:
+            raise jobctl.RecordNotFound(f"User {user_id} not found")
+        return user
+
+    @classmethod
+    def find_each(cls, batch_size: int = 500) -> Iterator[User]:
+        """Every user, by id, read in batches (a short query each, never one long-lived cursor)."""
+        last_id = 0
+        while True:
+            with db.transaction() as c:
+                rows = execute(c, "SELECT id, email, name FROM app_users WHERE id > ? ORDER BY id LIMIT ?",
+                               (last_id, batch_size)).fetchall()
+            yield from (cls(*row) for row in rows)
+            if len(rows) < batch_size:
+                return
+            last_id = rows[-1][0]
+
     def notifications(self, conn: Connection | None = None) -> list[Notification]:
         with db.transaction(conn) as c:
             rows = execute(c, f"SELECT {Notification.COLUMNS} FROM app_notifications WHERE recipient_id = ? "
                               "ORDER BY id", (self.id,)).fetchall()
         return [Notification(*row) for row in rows]
+
+    def deliveries(self, conn: Connection | None = None) -> list[Delivery]:
+        with db.transaction(conn) as c:
+            rows = execute(c, f"SELECT {Delivery.COLUMNS} FROM app_deliveries WHERE user_id = ? ORDER BY id",
+                           (self.id,)).fetchall()
+        return [Delivery(*row) for row in rows]
+
+    def exports(self, conn: Connection | None = None) -> list[Export]:
+        with db.transaction(conn) as c:
+            rows = execute(c, f"SELECT {Export.COLUMNS} FROM app_exports WHERE user_id = ? ORDER BY id",
+                           (self.id,)).fetchall()
+        return [Export(*row) for row in rows]
+
+    def export_data_later(self, export_type: str) -> jobctl.JobHandle:
+        """Pattern 5: export this user's `entities` or `submissions` as CSV, in the background."""
+        from examples.app.jobs import ExportDataJob
+
+        return ExportDataJob.perform_later(self.id, export_type)
 
 
 @dataclass
@@ -107,8 +153,12 @@ class Notification:
     recipient_id: int
     comment_id: int
     action: str
+    read_at: Any = None
+    """When the recipient read it (a datetime, or UTC text on SQLite); None while unread."""
+    bundled_at: Any = None
+    """When a `Bundle` delivered it; None until then."""
 
-    COLUMNS = "id, recipient_id, comment_id, action"
+    COLUMNS = "id, recipient_id, comment_id, action, read_at, bundled_at"
 
     @classmethod
     def create(cls, recipient: User, comment: Comment, action: str, conn: Connection | None = None) -> bool:
@@ -124,6 +174,11 @@ class Notification:
             rows = execute(c, f"SELECT {cls.COLUMNS} FROM app_notifications WHERE comment_id = ? ORDER BY id",
                            (comment_id,)).fetchall()
         return [cls(*row) for row in rows]
+
+    def mark_as_read(self, conn: Connection | None = None) -> None:
+        with db.transaction(conn) as c:
+            execute(c, "UPDATE app_notifications SET read_at = CURRENT_TIMESTAMP WHERE id = ? AND read_at IS NULL",
+                    (self.id,))
 
 
 @dataclass
@@ -277,6 +332,244 @@ class Webhook:
     def destroy(self, conn: Connection | None = None) -> None:
         with db.transaction(conn) as c:
             execute(c, "DELETE FROM app_webhooks WHERE id = ?", (self.id,))
+
+
+# -- pattern 2: bundled notifications -----------------------------------------------------------
+
+
+@dataclass
+class Delivery:
+    """A message the app sent a user (the seed's `NotificationMailer.bundled(...).deliver_now`): the
+    app's outbox, written in the same transaction that marks what it delivered."""
+
+    id: int
+    user_id: int
+    kind: str
+    subject: str
+    body: str
+    notifications_count: int
+
+    COLUMNS = "id, user_id, kind, subject, body, notifications_count"
+
+    @classmethod
+    def create(cls, user: User, kind: str, subject: str, body: str, notifications_count: int = 0,
+               conn: Connection | None = None) -> Delivery:
+        with db.transaction(conn) as c:
+            row = execute(c, "INSERT INTO app_deliveries (user_id, kind, subject, body, notifications_count) "
+                             f"VALUES (?, ?, ?, ?, ?) RETURNING {cls.COLUMNS}",
+                          (user.id, kind, subject, body, notifications_count)).fetchone()
+        return cls(*row)
+
+    @classmethod
+    def all(cls, conn: Connection | None = None) -> list[Delivery]:
+        with db.transaction(conn) as c:
+            rows = execute(c, f"SELECT {cls.COLUMNS} FROM app_deliveries ORDER BY id").fetchall()
+        return [cls(*row) for row in rows]
+
+
+class Bundle:
+    """Pattern 2: a user's unread, not yet bundled notifications of the last 30 minutes, delivered as one
+    message. `config/recurring.yml` runs `Bundle.deliver_all_later` every 30 minutes (5 in development).
+
+    Idempotent: delivering marks the notifications `bundled_at` in the transaction that writes the
+    delivery, and only notifications not yet bundled are taken, so a second run (or two at once)
+    delivers nothing twice.
+    """
+
+    WINDOW = timedelta(minutes=30)
+    """How far back a bundle looks: older unread notifications are left alone."""
+    _UNBUNDLED = ("recipient_id = ? AND read_at IS NULL AND bundled_at IS NULL AND created_at > ?")
+
+    @classmethod
+    def deliver_all_later(cls) -> jobctl.JobHandle:
+        from examples.app.jobs import DeliverBundledNotificationsJob
+
+        return DeliverBundledNotificationsJob.perform_later()
+
+    @classmethod
+    def deliver_all_now(cls) -> int:
+        """Deliver every user's bundle; returns how many were delivered."""
+        delivered = 0
+        for user in User.find_each():
+            bundle = cls(user)
+            if bundle.has_notifications():
+                delivered += bundle.deliver() is not None
+        return delivered
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def unread_notifications(self, conn: Connection | None = None) -> list[Notification]:
+        with db.transaction(conn) as c:
+            rows = execute(c, f"SELECT {Notification.COLUMNS} FROM app_notifications WHERE {self._UNBUNDLED} "
+                              "ORDER BY id", (self.user.id, self._since(c))).fetchall()
+        return [Notification(*row) for row in rows]
+
+    def has_notifications(self) -> bool:
+        return bool(self.unread_notifications())
+
+    def deliver(self) -> Delivery | None:
+        """Mark the notifications bundled and write their delivery, in one transaction; None when there
+        were none left (another run took them)."""
+        with db.transaction() as conn:
+            # Taking them first makes concurrent runs disjoint: SQLite serialises writers, and PostgreSQL
+            # re-checks `bundled_at IS NULL` on rows another transaction updated meanwhile.
+            taken = execute(conn, f"UPDATE app_notifications SET bundled_at = CURRENT_TIMESTAMP "
+                                  f"WHERE {self._UNBUNDLED} RETURNING id",
+                            (self.user.id, self._since(conn))).fetchall()
+            if not taken:
+                return None
+            ids = sorted(row[0] for row in taken)
+            lines = execute(conn, "SELECT author.name, e.name, c.body FROM app_notifications n "
+                                  "JOIN app_comments c ON c.id = n.comment_id "
+                                  "JOIN app_users author ON author.id = c.creator_id "
+                                  "JOIN app_entities e ON e.id = c.entity_id "
+                                  f"WHERE n.id IN ({', '.join('?' * len(ids))}) ORDER BY n.id", ids).fetchall()
+            body = "\n".join([f"Hi {self.user.name},", "",
+                              *(f"- {author} commented on {entity}: {text}" for author, entity, text in lines)])
+            subject = f"{len(ids)} new notification{'s' if len(ids) != 1 else ''}"
+            return Delivery.create(self.user, "bundled_notifications", subject, body, len(ids), conn=conn)
+
+    def _since(self, conn: Connection) -> Any:
+        return db.timestamp(conn, datetime.now(UTC) - self.WINDOW)
+
+
+# -- pattern 5: exports with progress -----------------------------------------------------------
+
+ProgressCallback = Callable[[int, int, str], None]
+"""Called as `progress(done, total, message)`: a job passes its own `self.progress`."""
+
+
+@dataclass(frozen=True)
+class ExportType:
+    """What an export of one kind reads: its CSV headers and its rows, a user's own."""
+
+    headers: tuple[str, ...]
+    table: str
+    select: str
+    """The row's columns, over the table aliased `r`, joined as needed (`FROM` clause onwards)."""
+
+
+EXPORT_TYPES = {
+    "entities": ExportType(("ID", "Name", "Average Score", "Submissions", "Created At"), "app_entities",
+                           "r.id, r.name, r.average_score, r.submissions_count, r.created_at FROM app_entities r"),
+    "submissions": ExportType(("ID", "Entity", "Rating", "Content", "Date"), "app_submissions",
+                              "r.id, e.name, r.rating, r.content, r.created_at FROM app_submissions r "
+                              "JOIN app_entities e ON e.id = r.entity_id"),
+}
+
+
+@dataclass
+class Export:
+    """A CSV export of a user's records, made by `ExportDataJob`: processing, then completed (with its
+    file) or failed (with the error)."""
+
+    id: int
+    user_id: int
+    export_type: str
+    status: str
+    job_id: int | None = None
+    file_path: str | None = None
+    rows_count: int | None = None
+    error_message: str | None = None
+
+    COLUMNS = "id, user_id, export_type, status, job_id, file_path, rows_count, error_message"
+    BATCH_SIZE = 500
+    ROW_DELAY_ENV = "EXAMPLES_EXPORT_ROW_DELAY"
+    """Seconds to sleep after each row (the demo sets it, so progress can be watched); unset: none."""
+    DIRECTORY_ENV = "EXAMPLES_EXPORTS_DIR"
+
+    @classmethod
+    def start(cls, user: User, export_type: str, job_id: int | None = None,
+              conn: Connection | None = None) -> Export:
+        """A new export, processing. A job passes its id: its retries then reuse the same export."""
+        with db.transaction(conn) as c:
+            row = execute(c, "INSERT INTO app_exports (user_id, export_type, status, job_id) "
+                             "VALUES (?, ?, 'processing', ?) ON CONFLICT (job_id) DO UPDATE SET status = 'processing', "
+                             f"file_path = NULL, rows_count = NULL, error_message = NULL RETURNING {cls.COLUMNS}",
+                          (user.id, export_type, job_id)).fetchone()
+        return cls(*row)
+
+    @classmethod
+    def find_by(cls, export_id: int, conn: Connection | None = None) -> Export | None:
+        with db.transaction(conn) as c:
+            row = execute(c, f"SELECT {cls.COLUMNS} FROM app_exports WHERE id = ?", (export_id,)).fetchone()
+        return cls(*row) if row else None
+
+    @classmethod
+    def directory(cls) -> Path:
+        """Where exports are written: $EXAMPLES_EXPORTS_DIR, else `exports/` next to the SQLite file, else
+        a directory under the system's temporary one."""
+        if configured := os.environ.get(cls.DIRECTORY_ENV):
+            return Path(configured)
+        url = jobctl.db.resolve_url()
+        if url.backend == "sqlite" and url.target not in ("", ":memory:"):
+            return Path(url.target).resolve().parent / "exports"
+        return Path(tempfile.gettempdir()) / "jobctl-examples-exports"
+
+    def generate_now(self, progress: ProgressCallback | None = None) -> Path:
+        """Write the CSV, reporting `progress(rows written, rows in all, "rows")` as it goes; the export
+        ends completed with its file, or failed with the error, which is raised again."""
+        delay = float(os.environ.get(self.ROW_DELAY_ENV) or 0)
+        partial: Path | None = None
+        try:
+            kind = EXPORT_TYPES.get(self.export_type)
+            if kind is None:
+                raise ValueError(f"Unknown export type: {self.export_type}")
+            # Named once the type is known: never a path made of an arbitrary argument.
+            path = self.directory() / f"export_{self.export_type}_{date.today().isoformat()}_{self.id}.csv"
+            partial = path.with_name(path.name + ".part")
+            total, last_id = self._count(kind)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            processed = 0
+            with open(partial, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(kind.headers)
+                if progress is not None:
+                    progress(0, total, "rows")
+                for record in self._records(kind, last_id):
+                    writer.writerow(record)
+                    processed += 1
+                    if progress is not None:
+                        progress(processed, total, "rows")  # jobctl throttles what it writes
+                    if delay:
+                        time.sleep(delay)
+            os.replace(partial, path)
+        except Exception as exc:
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            self._end("failed", error_message=str(exc) or type(exc).__name__)
+            raise
+        self._end("completed", file_path=str(path), rows_count=processed)
+        return path
+
+    def _count(self, kind: ExportType) -> tuple[int, int]:
+        """How many rows the export has, and the last id: rows added while it runs are left out."""
+        with db.transaction() as c:
+            count, last_id = execute(c, f"SELECT count(*), COALESCE(max(id), 0) FROM {kind.table} WHERE user_id = ?",
+                                     (self.user_id,)).fetchone()
+        return int(count), int(last_id)
+
+    def _records(self, kind: ExportType, last_id: int) -> Iterator[tuple[Any, ...]]:
+        """The rows in id order, read in batches (the seed's `find_each`)."""
+        after = 0
+        while True:
+            with db.transaction() as c:
+                rows = execute(c, f"SELECT {kind.select} WHERE r.user_id = ? AND r.id > ? AND r.id <= ? "
+                                  "ORDER BY r.id LIMIT ?", (self.user_id, after, last_id, self.BATCH_SIZE)).fetchall()
+            yield from (tuple(row) for row in rows)
+            if len(rows) < self.BATCH_SIZE:
+                return
+            after = rows[-1][0]
+
+    def _end(self, status: str, *, file_path: str | None = None, rows_count: int | None = None,
+             error_message: str | None = None) -> None:
+        completed_at = "CURRENT_TIMESTAMP" if status == "completed" else "NULL"
+        with db.transaction() as c:
+            execute(c, "UPDATE app_exports SET status = ?, file_path = ?, rows_count = ?, error_message = ?, "
+                       f"completed_at = {completed_at} WHERE id = ?",
+                    (status, file_path, rows_count, error_message, self.id))
+        self.status, self.file_path, self.rows_count, self.error_message = status, file_path, rows_count, error_message
 
 
 # How records travel to jobs: by id, re-loaded in the worker (a missing one is RecordNotFound).
