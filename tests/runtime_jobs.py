@@ -150,3 +150,14 @@ class SleepOnly(jobctl.Job):
 
     def perform(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+_HOARD: list[bytes] = []
+
+
+class Hog(jobctl.Job):
+    """Keeps `mb` megabytes alive in its worker process (a leak, for the recycling test)."""
+
+    def perform(self, mb: int) -> None:
+        _HOARD.append(b"x" * (mb * 2**20))
+        record(self, "hog", time.time(), time.time())

@@ -223,3 +223,38 @@ def test_json_logs(runs_table: str, tmp_path: Path) -> None:
     assert done and done[0]["job_id"] == handle.id and done[0]["class"] == "tests.runtime_jobs:Record"
     assert {"ts", "level", "queue", "attempt", "duration_ms"} <= set(done[0])
 
+
+
+def test_max_jobs_per_process_recycles_the_worker_gracefully(runs_table: str, tmp_path: Path) -> None:
+    url = runs_table
+    handles = [rj.Record.perform_later(f"r{i}") for i in range(30)]
+    config = write_config(tmp_path / "queue.yml", processes=1, threads=1)
+    config.write_text(config.read_text().replace("    polling_interval: 0.05\n",
+                                                 "    polling_interval: 0.05\n    max_jobs_per_process: 5\n"))
+    proc = start(url, config, log=tmp_path / "log")
+    try:
+        wait_for(lambda: all(h.state == "finished" for h in handles), timeout=60, what="jobs across recycles")
+    finally:
+        assert stop(proc) == 0
+    pids = {r[0] for r in query(url, "SELECT pid FROM test_runs")}
+    assert len(pids) >= 3  # one worker process at a time, replaced after about five jobs
+    assert scalar(url, "SELECT count(*) FROM test_runs") == 30  # recycling is graceful: no job ran twice
+    assert "recycling" in (tmp_path / "log").read_text()
+    assert scalar(url, "SELECT count(*) FROM jobctl_jobs WHERE crashes > 0") == 0
+
+
+def test_max_memory_mb_recycles_the_worker(runs_table: str, tmp_path: Path) -> None:
+    url = runs_table
+    config = write_config(tmp_path / "queue.yml", processes=1, threads=1)
+    config.write_text(config.read_text().replace("    polling_interval: 0.05\n",
+                                                 "    polling_interval: 0.05\n    max_memory_mb: 150\n"))
+    proc = start(url, config, log=tmp_path / "log")
+    try:
+        first = rj.Hog.perform_later(200)
+        wait_for(lambda: first.state == "finished", what="a first job")
+        wait_for(lambda: "MB > max_memory_mb; recycling" in (tmp_path / "log").read_text(), what="a recycle")
+        second = rj.Record.perform_later("after")
+        wait_for(lambda: second.state == "finished", what="a job after the recycle")
+    finally:
+        assert stop(proc) == 0
+    assert len({r[0] for r in query(url, "SELECT pid FROM test_runs")}) == 2

@@ -53,6 +53,7 @@ class Worker(ChildProcess):
         self.listening = False
         self.avg_duration: float | None = None
         self.completed = [0] * self.threads
+        self.claimed_total = 0
         self.hints: dict[Selector, tuple[int, int]] = {}
         self.executor = Executor()
         self.progress = ProgressReporter(store)
@@ -110,9 +111,17 @@ class Worker(ChildProcess):
                 capacity = self.threads + self._prefetch()
                 in_hand = self.jobs.qsize() + self.slots.busy()
                 want = capacity - in_hand
+                if self.config.max_jobs_per_process is not None:
+                    budget = self.config.max_jobs_per_process - self.claimed_total
+                    if budget <= 0 and in_hand == 0 and not self.done and not self.outcomes:
+                        logs.event(INFO, "worker_recycle", f"worker {self.process_id}: ran {sum(self.completed)} "
+                                   "jobs (max_jobs_per_process); recycling")
+                        break
+                    want = min(want, budget)
                 if self.maybe_more and want > 0 and (in_hand <= capacity // 2 or in_hand < self.threads):
                     self.maybe_more = False  # a notify during the claim sets it again
                     got = self._claim(want, pending)
+                    self.claimed_total += got
                     pending = []
                     if got == want:
                         self.maybe_more = True
@@ -213,10 +222,6 @@ class Worker(ChildProcess):
     def _should_stop(self) -> bool:
         if self.parent_gone():
             logs.event(logging.WARNING, "supervisor_gone", f"worker {self.process_id}: supervisor is gone; stopping")
-            return True
-        limit = self.config.max_jobs_per_process
-        if limit is not None and sum(self.completed) >= limit:
-            logs.event(INFO, "worker_recycle", f"worker {self.process_id}: ran {sum(self.completed)} jobs; recycling")
             return True
         if self.config.max_memory_mb is not None:
             rss_mb = psutil.Process().memory_info().rss / 2**20
