@@ -59,6 +59,7 @@ class Report:
     never_ran: list[int] = field(default_factory=list)
     extra_runs: int = 0
     unexplained_extra: list[int] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
     claimed_left: int = 0
     failed_without_crash: list[int] = field(default_factory=list)
 
@@ -80,6 +81,7 @@ class Report:
             f"left claimed         {self.claimed_left}",
             f"failed, not crashes  {len(self.failed_without_crash)}",
             "RESULT               " + ("ok" if self.ok else "FAILED"),
+            *self.details,
         ]
 
 
@@ -208,6 +210,9 @@ def check(url: str, report: Report) -> None:
             report.extra_runs += 1
             if not any(e - IN_FLIGHT_WINDOW_S <= times[0] <= e <= later for e in events):
                 report.unexplained_extra.append(job_id)
+                t0 = min([*events, *times])
+                report.details.append(f"job {job_id}: runs at {[round(t - t0, 3) for t in times]}, disruptions at "
+                                      f"{[(round(t - t0, 3), k) for t, k in report.events]}")
 
 
 def main(argv: list[str] | None = None) -> int:

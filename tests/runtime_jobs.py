@@ -161,3 +161,13 @@ class Hog(jobctl.Job):
     def perform(self, mb: int) -> None:
         _HOARD.append(b"x" * (mb * 2**20))
         record(self, "hog", time.time(), time.time())
+
+
+class Announced(jobctl.Job):
+    """Records its start at once (tag "started"), sleeps, then records its end."""
+
+    def perform(self, seconds: float) -> None:
+        start = time.time()
+        record(self, "started", start)
+        time.sleep(seconds)
+        record(self, "ended", start, time.time())

@@ -54,6 +54,11 @@ class Worker(ChildProcess):
         self.avg_duration: float | None = None
         self.completed = [0] * self.threads
         self.claimed_total = 0
+        self.pending: list[int] = []
+        """Finished jobs whose completion the database has not been told yet (main thread only)."""
+        self.in_hand: set[int] = set()
+        """Jobs this worker holds claims for, as far as it knows (main thread only): claimed and not yet
+        recorded as finished, retried, failed or discarded."""
         self.hints: dict[Selector, tuple[int, int]] = {}
         self.executor = Executor()
         self.progress = ProgressReporter(store)
@@ -81,7 +86,7 @@ class Worker(ChildProcess):
     # -- main thread: claims and completions ---------------------------------------------
 
     def _main_loop(self) -> None:
-        pending: list[int] = []
+        pending = self.pending
         pending_since = 0.0
         next_poll = 0.0
         next_checks = 0.0
@@ -109,26 +114,25 @@ class Worker(ChildProcess):
                     self.hints.clear()
                     hints_reset = now
                 capacity = self.threads + self._prefetch()
-                in_hand = self.jobs.qsize() + self.slots.busy()
-                want = capacity - in_hand
+                holding = self.jobs.qsize() + self.slots.busy()
+                want = capacity - holding
                 if self.config.max_jobs_per_process is not None:
                     budget = self.config.max_jobs_per_process - self.claimed_total
-                    if budget <= 0 and in_hand == 0 and not self.done and not self.outcomes:
+                    if budget <= 0 and holding == 0 and not self.done and not self.outcomes:
                         logs.event(INFO, "worker_recycle", f"worker {self.process_id}: ran {sum(self.completed)} "
                                    "jobs (max_jobs_per_process); recycling")
                         break
                     want = min(want, budget)
-                if self.maybe_more and want > 0 and (in_hand <= capacity // 2 or in_hand < self.threads):
+                if self.maybe_more and want > 0 and (holding <= capacity // 2 or holding < self.threads):
                     self.maybe_more = False  # a notify during the claim sets it again
                     got = self._claim(want, pending)
                     self.claimed_total += got
-                    pending = []
+                    pending.clear()
                     if got == want:
                         self.maybe_more = True
                     continue
-                if pending and (len(pending) >= FLUSH_AT or in_hand == 0 or now - pending_since >= FLUSH_AFTER_S):
-                    self.db().finish(pending, token=self.token, process_id=self.process_id)
-                    pending = []
+                if pending and (len(pending) >= FLUSH_AT or holding == 0 or now - pending_since >= FLUSH_AFTER_S):
+                    self._finish_pending()
                     continue
             except DatabaseError as exc:
                 self._recover(exc)
@@ -139,21 +143,33 @@ class Worker(ChildProcess):
             self.wake.wait(max(timeout, 0.0))
         # Completions not yet written go out with the shutdown.
         self.done.extendleft(reversed(pending))
+        pending.clear()
 
     def _recover(self, exc: DatabaseError) -> None:
-        """Reconnect; a statement cut off mid-flight may have claimed jobs we never heard of, so give
-        back every claim but the jobs running now (prefetched ones included: we claim them again)."""
+        """Reconnect; a claim statement cut off after its commit may have claimed jobs we never heard
+        of: give back every claim we do not know we hold. Jobs that finished meanwhile are recorded
+        first: they ran, and must not run again."""
         self.reconnect(exc)
-        self._drop_prefetched()
         self.hints.clear()
         try:
-            released = self.db().release_claims(self.process_id, self.slots.executing())
+            while self.done:
+                self.pending.append(self.done.popleft())
+            if self.pending:
+                self._finish_pending()
+            if self.outcomes:
+                self._apply_outcomes()
+            released = self.db().release_claims(self.process_id, sorted(self.in_hand))
         except DatabaseError as again:
             self._recover(again)
             return
         if released:
             logs.event(logging.INFO, "claims_released", f"worker {self.process_id}: {released} claimed jobs back "
                        "to ready after the database connection was lost")
+
+    def _finish_pending(self) -> None:
+        self.db().finish(self.pending, token=self.token, process_id=self.process_id)
+        self.in_hand.difference_update(self.pending)
+        self.pending.clear()
 
     def _drop_prefetched(self) -> None:
         """Forget claimed jobs no thread has started (their claims are released by the caller)."""
@@ -177,8 +193,10 @@ class Worker(ChildProcess):
         for selector in self.selectors:
             jobs = session.claim(selector, remaining, token=self.token, process_id=self.process_id,
                                  done=done, after=self.hints.get(selector))
+            self.in_hand.difference_update(done)
             done = []  # flushed with the first statement
             for job in jobs:
+                self.in_hand.add(job.id)
                 self.jobs.put(job)
             if len(jobs) < remaining:
                 self.hints.pop(selector, None)
@@ -189,6 +207,7 @@ class Worker(ChildProcess):
                 break
         if done:
             session.finish(done, token=self.token, process_id=self.process_id)
+            self.in_hand.difference_update(done)
         return want - remaining
 
     def _apply_outcomes(self) -> None:
@@ -218,6 +237,7 @@ class Worker(ChildProcess):
                                job_id=job.id, class_=job.class_path, queue=job.queue, attempt=executions,
                                duration_ms=round(outcome.duration * 1000, 3), error=error.message)
             self.outcomes.popleft()
+            self.in_hand.discard(job.id)
 
     def _should_stop(self) -> bool:
         if self.parent_gone():
