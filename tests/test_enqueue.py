@@ -240,3 +240,13 @@ def test_bulk_enqueue_is_much_faster_than_single(backend: str) -> None:
     bulk_rate = 10_000 / (time.perf_counter() - start)
     assert jobctl.count() == singles + 10_000
     assert bulk_rate >= 3 * single_rate, (backend, single_rate, bulk_rate)
+
+
+def test_bulk_enqueue_keeps_awkward_text_intact() -> None:
+    awkward = ["tab\there", "back\\slash", "new\nline", "cr\rx", 'quote"s', "ünï\\tcode", "\\N"]
+    assert jobctl.perform_all_later([Echo(text, key=text) for text in awkward]) == len(awkward)
+    from jobctl import admin, db
+
+    jobs = admin.list_jobs(db.get_store(), limit=100)
+    assert sorted((j.arguments["args"][0], j.arguments["kwargs"]["key"]) for j in jobs) == sorted(
+        (t, t) for t in awkward)

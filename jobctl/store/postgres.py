@@ -29,6 +29,16 @@ def connect(url: DatabaseURL, *, autocommit: bool = True) -> psycopg.Connection[
         raise DatabaseError(f"cannot connect to {url.redacted}: {scrub(str(exc), url)}") from None
 
 
+COPY_CHUNK = 5000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format (backslash, tab, newline and carriage return escaped)."""
+    return value.translate(_COPY_ESCAPES) if "\\" in value or "\t" in value or "\n" in value or "\r" in value \
+        else value
+
+
 class PostgresStore(Store):
     """Jobs in a PostgreSQL database."""
 
@@ -159,8 +169,12 @@ class PostgresStore(Store):
         created = 0
         if plain:
             with c.cursor() as cur, cur.copy(Q["copy_jobs"]) as copy:
-                for j in plain:
-                    copy.write_row((j.queue, j.class_path, j.priority, "ready", j.arguments))
+                # COPY's text format written by hand: a row per job, a few string operations each
+                # (write_row's per-value dumping costs more than the rest of the bulk path).
+                for start in range(0, len(plain), COPY_CHUNK):
+                    copy.write("".join(
+                        f"{_copy_text(j.queue)}\t{_copy_text(j.class_path)}\t{j.priority}\tready\t"
+                        f"{_copy_text(j.arguments)}\n" for j in plain[start:start + COPY_CHUNK]))
             created += len(plain)
             c.execute(Q["notify_queues"], {"queues": sorted({j.queue for j in plain})})
         limited = [j for j in other if j.limit is not None]
