@@ -144,6 +144,7 @@ def encode(value: Any, where: str) -> Any:
     )
 
 
+_NO_ARGUMENTS = '{"args":[],"kwargs":{}}'
 # One encoder for every call: json.dumps with options builds a new encoder each time.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -151,7 +152,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 def dump_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     """Serialise perform arguments to the stored JSON text `{"args": [...], "kwargs": {...}}`."""
     if not args and not kwargs:
-        return '{"args":[],"kwargs":{}}'
+        return _NO_ARGUMENTS
     if not kwargs and all(type(v) in _PLAIN for v in args):  # the common case: ids and strings
         return '{"args":' + _ENCODER.encode(list(args)) + ',"kwargs":{}}'
     data = {
@@ -212,5 +213,12 @@ def load_record(path: str, record_id: Any) -> Any:
 
 def load_arguments(text: str | Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
     """Parse stored arguments back into (args, kwargs)."""
-    data = json.loads(text) if isinstance(text, str) else text
+    if isinstance(text, str):
+        if text == _NO_ARGUMENTS:
+            return [], {}
+        data = json.loads(text)
+        if TAG not in text:  # plain JSON all through: nothing to decode
+            return data.get("args", []), data.get("kwargs", {})
+    else:
+        data = text
     return decode(data.get("args", [])), decode(data.get("kwargs", {}))

@@ -307,7 +307,7 @@ class Job:
         """Run `perform` with fresh `jobctl.current`; awaits an `async def perform`."""
         current.reset()
         result = self.perform(*self._args, **self._kwargs)
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             return _run_coroutine(result)
         return result
 

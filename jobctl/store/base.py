@@ -6,7 +6,7 @@ import abc
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from jobctl.urls import DatabaseURL
 
@@ -141,9 +141,8 @@ class Selector:
         return cls("queue", text)
 
 
-@dataclass(frozen=True)
-class ClaimedJob:
-    """A job a worker has claimed."""
+class ClaimedJob(NamedTuple):
+    """A job a worker has claimed (a tuple: built for every job of every claim, cheaply)."""
 
     id: int
     """Job id."""

@@ -79,7 +79,7 @@ class PostgresSession(RuntimeSession):
         elif selector.kind == "prefix":
             params["pattern"] = like_prefix(selector.value)
         rows = self._run(f"claim_{selector.kind}", params)
-        jobs = [ClaimedJob(*r) for r in rows]
+        jobs = [ClaimedJob._make(r) for r in rows]
         jobs.sort(key=lambda j: (j.priority, j.id))  # RETURNING order is not the claim order
         return jobs
 

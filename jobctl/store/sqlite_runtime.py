@@ -127,7 +127,7 @@ class SqliteSession(RuntimeSession):
             if limit <= 0:
                 return []
             rows = c.execute(Q[f"claim_{selector.kind}"], {**params, "now": now}).fetchall()
-            return sorted((ClaimedJob(*r) for r in rows), key=lambda j: (j.priority, j.id))
+            return sorted((ClaimedJob._make(r) for r in rows), key=lambda j: (j.priority, j.id))
 
         return self._tx(body)
 
