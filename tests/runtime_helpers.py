@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -123,3 +124,29 @@ def cli(*args: str, url: str | None = None, cwd: Path = ROOT, stdin: str | None 
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "jobctl.cli", *args], cwd=cwd, env=full_env, input=stdin,
                           capture_output=True, text=True, timeout=60)
+
+
+def fail_jobs(queue: str, n: int, *, attempts: int = 1, error: str = "ValueError",
+              message: str = "bad input") -> list[int]:
+    """Enqueue `n` jobs on `queue` and fail them through the runtime's own statements: `attempts - 1`
+    retried runs (errors "try N"), then a final `error: message JOB_ID` with a traceback."""
+    from jobctl import db
+    from jobctl.store.base import RunError, Selector
+    from tests.jobs_for_tests import Echo
+
+    handles = [Echo.set(queue=queue).perform_later(i) for i in range(n)]
+    session = db.get_store().session()
+    token = random.getrandbits(60) + 1
+    try:
+        claimed = session.claim(Selector("queue", queue), n, token=token, process_id=1)
+        assert len(claimed) == n
+        for job in claimed:
+            for attempt in range(1, attempts):
+                session.retry(job.id, token=token, process_id=1, delay=0, queue=None, priority=None,
+                              error=RunError("ConnectionError", f"try {attempt}", "Traceback: try"))
+                assert session.claim(Selector("queue", queue), 1, token=token, process_id=1)
+            session.end(job.id, token=token, process_id=1, state="failed",
+                        error=RunError(error, f"{message} {job.id}", "Traceback (most recent call last):\n  boom"))
+    finally:
+        session.close()
+    return [h.id for h in handles]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 import jobctl
 from jobctl import db
 from jobctl.store.base import RunError, Selector
+from tests import runtime_helpers as helpers
 from tests import runtime_jobs as rj
 from tests.jobs_for_tests import Echo, Mailer
 from tests.runtime_helpers import cli, connection, scalar, start, stop, wait_for, write_config
@@ -19,23 +19,8 @@ pytestmark = pytest.mark.usefixtures("configured")
 
 
 def fail_jobs(queue: str, n: int, *, attempts: int = 2) -> list[int]:
-    """Enqueue `n` jobs on `queue` and fail them through the real runtime statements."""
-    handles = [Echo.set(queue=queue).perform_later(i) for i in range(n)]
-    session = db.get_store().session()
-    token = random.getrandbits(60) + 1
-    try:
-        claimed = session.claim(Selector("queue", queue), n, token=token, process_id=1)
-        assert len(claimed) == n
-        for job in claimed:
-            for attempt in range(1, attempts):
-                session.retry(job.id, token=token, process_id=1, delay=0, queue=None, priority=None,
-                              error=RunError("ConnectionError", f"try {attempt}", "Traceback: try"))
-                assert session.claim(Selector("queue", queue), 1, token=token, process_id=1)
-            session.end(job.id, token=token, process_id=1, state="failed",
-                        error=RunError("ValueError", "bad input", "Traceback (most recent call last):\n  boom"))
-    finally:
-        session.close()
-    return [h.id for h in handles]
+    """Failed jobs with a retried run before the final failure."""
+    return helpers.fail_jobs(queue, n, attempts=attempts)
 
 
 def test_retry_all_dry_run_then_yes(configured: str) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import io
 import os
-import random
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ import jobctl
 from jobctl import admin, db, urls
 from jobctl.errors import DatabaseError
 from jobctl.info import ErrorInfo, JobInfo
-from jobctl.store.base import RecurringRow, RunError, Selector
+from jobctl.store.base import RecurringRow, Selector
 from jobctl.tui.app import ACTION_KEYS, VIEW_KEYS, ActionMonitorScreen, MonitorScreen, TopApp
 from jobctl.tui.filtering import Filter
 from jobctl.tui.panels import selected_key
@@ -45,6 +44,7 @@ from jobctl.tui.source import (
 )
 from jobctl.tui.widgets import spark
 from tests.jobs_for_tests import Echo
+from tests.runtime_helpers import fail_jobs
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (120, 36)
@@ -55,22 +55,6 @@ Scenario = Callable[[Pilot[None]], Awaitable[None]]
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def fail_jobs(queue: str, n: int, *, error: str = "ValueError", message: str = "bad input") -> list[int]:
-    """Enqueue `n` jobs on `queue` and fail them through the real runtime statements."""
-    handles = [Echo.set(queue=queue).perform_later(i) for i in range(n)]
-    session = db.get_store().session()
-    token = random.getrandbits(60) + 1
-    try:
-        claimed = session.claim(Selector("queue", queue), n, token=token, process_id=1)
-        assert len(claimed) == n
-        for job in claimed:
-            session.end(job.id, token=token, process_id=1, state="failed",
-                        error=RunError(error, f"{message} {job.id}", "Traceback (most recent call last):\n  boom"))
-    finally:
-        session.close()
-    return [h.id for h in handles]
 
 
 def state(job_id: int) -> str:

@@ -49,10 +49,7 @@ class Dispatcher(ChildProcess):
                 self.reconnect(exc)
                 continue
             self.wake.wait(self.config.polling_interval)
-        try:
-            self.db().deregister([self.process_id])
-        except DatabaseError as exc:
-            logs.event(logging.ERROR, "dispatcher_stop_failed", f"dispatcher {self.process_id}: {exc}")
+        self.leave()
         return 0
 
     def tick(self) -> None:

@@ -160,6 +160,13 @@ class ChildProcess:
         assert self.session is not None
         return self.session
 
+    def leave(self) -> None:
+        """Deregister on the way out (returning any claims); a database error is logged, not raised."""
+        try:
+            self.db().deregister([self.process_id])
+        except DatabaseError as exc:
+            logs.event(logging.ERROR, f"{self.kind}_stop_failed", f"{self.kind} {self.process_id}: {exc}")
+
     def register(self, *, queues: str | None, threads: int | None, metadata: dict[str, Any]) -> int:
         """Open the session and register this process."""
         self.session = self.connect()

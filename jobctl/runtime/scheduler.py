@@ -57,10 +57,7 @@ class Scheduler(ChildProcess):
                 self.reconnect(exc)
                 continue
             self.wake.wait(wait)
-        try:
-            self.db().deregister([self.process_id])
-        except DatabaseError as exc:
-            logs.event(logging.ERROR, "scheduler_stop_failed", f"scheduler {self.process_id}: {exc}")
+        self.leave()
         return 0
 
     def _load(self) -> None:
