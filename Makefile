@@ -35,7 +35,7 @@ demo: venv
 	$(PY) examples/demo.py $(if $(DATABASE),--database '$(DATABASE)')
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) .bench-venv build dist *.egg-info .mypy_cache .ruff_cache
 
 # Kill -9 workers, dispatchers and a supervisor, restart PostgreSQL, while 20,000 jobs drain;
 # then check nothing was lost (SPEC 9). Loopback only, its own throwaway cluster, ≤ 10 minutes.
@@ -52,3 +52,9 @@ man: venv
 .PHONY: top
 top: venv
 	$(VENV)/bin/jobctl top --database '$(if $(DATABASE),$(DATABASE),sqlite:///$(CURDIR)/examples/demo.sqlite3)' $(TOP_ARGS)
+
+# jobctl against PgQueuer and procrastinate on a throwaway PostgreSQL (SPEC 8); never part of `make test`.
+# BENCH_QUICK=1: a 1-2 minute smoke run; BENCH_BIG=1: also the 1M-job figures. Table: bench/results/latest.md.
+.PHONY: bench
+bench: venv
+	$(PY) bench/run.py
