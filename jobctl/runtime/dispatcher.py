@@ -14,6 +14,7 @@ from jobctl.store.base import Store
 
 PRUNE_BATCH = 500
 PRUNE_BATCHES_PER_TICK = 10
+PRUNE_EVERY_S = 10.0
 THROUGHPUT_KEPT_S = 2 * 86400
 THROUGHPUT_PRUNE_EVERY_S = 600
 
@@ -30,6 +31,7 @@ class Dispatcher(ChildProcess):
         self.queue_config = queue_config
         # Not preserving finished jobs means keeping them for no time at all.
         self.retention = queue_config.clear_finished_jobs_after if queue_config.preserve_finished_jobs else 0.0
+        self.next_prune = 0.0
 
     def run(self) -> int:
         """Dispatch and prune every polling_interval until stopped."""
@@ -53,18 +55,23 @@ class Dispatcher(ChildProcess):
         return 0
 
     def tick(self) -> None:
-        """One round: every due job to ready, then a bounded amount of pruning."""
+        """One round: every due job to ready, blocked jobs to free slots, and now and then pruning."""
         session = self.db()
-        while not self.stopping:
-            moved = session.dispatch_due(self.config.batch_size)
-            if moved:
-                logs.event(logging.DEBUG, "dispatched", f"dispatcher {self.process_id}: {moved} due jobs ready")
-            if moved < self.config.batch_size:
-                break
-        unblocked = session.unblock_all()
+        moved, unblocked = session.dispatch_and_unblock(self.config.batch_size)
         if unblocked:
             logs.event(logging.INFO, "unblocked", f"dispatcher {self.process_id}: {unblocked} blocked jobs got "
                        "a free concurrency slot")
+        while moved == self.config.batch_size and not self.stopping:
+            moved = session.dispatch_due(self.config.batch_size)
+        # Pruning is not urgent: every PRUNE_EVERY_S, or at once while a backlog of expired jobs remains.
+        now = time.monotonic()
+        if now < self.next_prune:
+            return
+        pruned = PRUNE_BATCH
         for _ in range(PRUNE_BATCHES_PER_TICK):
-            if self.stopping or session.prune_finished(self.retention, PRUNE_BATCH) < PRUNE_BATCH:
+            if self.stopping:
+                return
+            pruned = session.prune_finished(self.retention, PRUNE_BATCH)
+            if pruned < PRUNE_BATCH:
                 break
+        self.next_prune = now if pruned == PRUNE_BATCH else now + PRUNE_EVERY_S

@@ -19,7 +19,13 @@ from jobctl.config import DispatcherConfig, QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.recurring import RecurringTask
 from jobctl.runtime import logs
+
+# Imported here, in the supervisor, so every forked child shares these pages instead of each
+# importing them (psutil included) after the fork.
+from jobctl.runtime.dispatcher import Dispatcher
 from jobctl.runtime.process import HOSTNAME, Death, SlotTable, pid_alive
+from jobctl.runtime.scheduler import Scheduler
+from jobctl.runtime.worker import Worker
 from jobctl.store.base import RuntimeSession, Store
 
 RESTART_BACKOFF_MAX_S = 30.0
@@ -171,19 +177,13 @@ class Supervisor:
     def _run_child(self, child: Child) -> int:
         supervisor_pid = os.getppid()
         if child.kind == "worker":
-            from jobctl.runtime.worker import Worker
-
             assert isinstance(child.config, WorkerConfig)
             return Worker(self.store, child.config, self.config, child.slots,
                           supervisor_pid=supervisor_pid, supervisor_id=self.process_id).run()
         if child.kind == "dispatcher":
-            from jobctl.runtime.dispatcher import Dispatcher
-
             assert isinstance(child.config, DispatcherConfig)
             return Dispatcher(self.store, child.config, self.config, child.slots,
                               supervisor_pid=supervisor_pid, supervisor_id=self.process_id).run()
-        from jobctl.runtime.scheduler import Scheduler
-
         return Scheduler(self.store, self.tasks, child.slots, supervisor_pid=supervisor_pid,
                          supervisor_id=self.process_id).run()
 

@@ -254,6 +254,10 @@ class RuntimeSession(abc.ABC):
         """Move up to `limit` due scheduled jobs to ready."""
 
     @abc.abstractmethod
+    def dispatch_and_unblock(self, limit: int) -> tuple[int, int]:
+        """`dispatch_due` then `unblock_all` in one round trip where the backend allows; (moved, unblocked)."""
+
+    @abc.abstractmethod
     def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
         """Record a running job's progress."""
 

@@ -140,16 +140,22 @@ class PostgresStore(Store):
     def _insert_one(self, c: psycopg.Connection[Any], job: NewJob) -> Inserted:
         params = {"queue": job.queue, "class": job.class_path, "priority": job.priority, "arguments": job.arguments,
                   "key": job.key, "run_at": job.run_at, "delay": job.delay,
-                  "concurrency_key": job.limit.key if job.limit else None}
+                  "concurrency_key": job.limit.key if job.limit else None,
+                  # A limited job waits as blocked until jobctl_unblock gives it a slot (just below).
+                  "due_state": "blocked" if job.limit else "ready"}
         if job.limit is not None:
             c.execute(Q["ensure_slots"], {"key": job.limit.key, "to": job.limit.to, "duration": job.limit.duration})
         for _ in range(10):
             row = c.execute(Q["insert_job"], params).fetchone()
             if row is not None:
-                if row[1] == "blocked" and job.limit is not None and job.limit.discard:
-                    c.execute(Q["discard_blocked"], {"id": row[0], "message": job.limit.conflict_reason})
-                    return Inserted(row[0], "discarded", True)
-                return Inserted(row[0], row[1], True)
+                state = row[1]
+                if job.limit is not None and state == "blocked":
+                    c.execute(Q["unblock_key"], {"key": job.limit.key})
+                    state = str(c.execute(Q["job_state"], {"id": row[0]}).fetchone()[0])  # type: ignore[index]
+                    if state == "blocked" and job.limit.discard:
+                        c.execute(Q["discard_blocked"], {"id": row[0], "message": job.limit.conflict_reason})
+                        state = "discarded"
+                return Inserted(row[0], state, True)
             # An active job holds the key; it may finish before we read it, then insert again.
             found = c.execute(Q["find_active_by_key"], {"key": job.key}).fetchone()
             if found is not None:

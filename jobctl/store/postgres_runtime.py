@@ -79,6 +79,9 @@ class PostgresSession(RuntimeSession):
         elif selector.kind == "prefix":
             params["pattern"] = like_prefix(selector.value)
         rows = self._run(f"claim_{selector.kind}", params)
+        if rows and rows[-1][0] is None:  # some queue is paused: the fast statement claimed nothing
+            params["done"] = []  # already finished by the first statement
+            rows = self._run(f"claim_{selector.kind}_paused", params)
         jobs = [ClaimedJob._make(r) for r in rows]
         jobs.sort(key=lambda j: (j.priority, j.id))  # RETURNING order is not the claim order
         return jobs
@@ -105,6 +108,10 @@ class PostgresSession(RuntimeSession):
 
     def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
         self._execute("set_progress", {"id": job_id, "done": done, "total": total, "message": message})
+
+    def dispatch_and_unblock(self, limit: int) -> tuple[int, int]:
+        row = self._run("dispatch_and_unblock", {"limit": limit})[0]
+        return int(row[0]), int(row[1])
 
     def unblock_all(self) -> int:
         return int(self._run("unblock_all", {})[0][0])

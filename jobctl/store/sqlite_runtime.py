@@ -171,6 +171,9 @@ class SqliteSession(RuntimeSession):
         self._tx(lambda c, now: c.execute(Q["set_progress"], {"id": job_id, "done": done, "total": total,
                                                               "message": message, "now": now}))
 
+    def dispatch_and_unblock(self, limit: int) -> tuple[int, int]:
+        return self.dispatch_due(limit), self.unblock_all()  # no round trips to save in-process
+
     def unblock_all(self) -> int:
         def body(c: sqlite3.Connection, now: float) -> int:
             c.execute(Q["reclaim_slots"], {"now": now})

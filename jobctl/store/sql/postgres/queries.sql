@@ -9,7 +9,7 @@ WITH t AS (
 ), ins AS (
     INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, concurrency_key)
     SELECT %(queue)s, %(class)s, %(priority)s,
-           CASE WHEN t.at > now() THEN 'scheduled' ELSE 'ready' END,
+           CASE WHEN t.at > now() THEN 'scheduled' ELSE %(due_state)s END,
            %(arguments)s, %(key)s, t.at, %(concurrency_key)s
     FROM t
     ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')
@@ -127,23 +127,53 @@ WITH crashed AS (
 SELECT id, state FROM crashed;
 
 -- name: claim_any
--- Finish the previous batch and claim the next from every unpaused queue: priority, then age.
+-- Finish the previous batch and claim the next from every queue while none is paused: priority, then age.
+-- (A paused-queue filter here would make the planner expect it to keep ~no rows and sort the whole
+-- ready set instead of walking the index; with pauses the marker row sends us to claim_any_paused.)
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
-    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s AND state = 'claimed'
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM done HAVING count(*) > 0
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
-)
-UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s, process_id = %(process_id)s
+), claimed AS (
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
+                       process_id = %(process_id)s::bigint
 WHERE id = ANY(ARRAY(
     SELECT id FROM jobctl_jobs
-    WHERE state = 'ready' AND (priority, id) > (%(after_priority)s, %(after_id)s)
+    WHERE state = 'ready' AND (priority, id) > (%(after_priority)s::integer, %(after_id)s::bigint)
+      AND NOT EXISTS (SELECT 1 FROM jobctl_pauses)
+    ORDER BY priority, id
+    LIMIT %(limit)s::integer
+    FOR UPDATE SKIP LOCKED))
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base
+)
+SELECT * FROM claimed
+UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer
+WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
+
+-- name: claim_any_paused
+-- Claim the next batch from every unpaused queue (some queue is paused): priority, then age.
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+    RETURNING 1
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
+                       process_id = %(process_id)s::bigint
+WHERE id = ANY(ARRAY(
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND (priority, id) > (%(after_priority)s::integer, %(after_id)s::bigint)
       AND queue <> ALL(ARRAY(SELECT queue FROM jobctl_pauses))
     ORDER BY priority, id
-    LIMIT %(limit)s
+    LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
 RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 
@@ -151,41 +181,70 @@ RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 -- Finish the previous batch and claim the next from one queue (unless paused): priority, then age.
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
-    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s AND state = 'claimed'
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM done HAVING count(*) > 0
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 )
-UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s, process_id = %(process_id)s
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
+                       process_id = %(process_id)s::bigint
 WHERE id = ANY(ARRAY(
     SELECT id FROM jobctl_jobs
-    WHERE state = 'ready' AND queue = %(queue)s AND (priority, id) > (%(after_priority)s, %(after_id)s)
+    WHERE state = 'ready' AND queue = %(queue)s AND (priority, id) > (%(after_priority)s::integer, %(after_id)s::bigint)
       AND NOT EXISTS (SELECT 1 FROM jobctl_pauses WHERE queue = %(queue)s)
     ORDER BY priority, id
-    LIMIT %(limit)s
+    LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
 RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 
 -- name: claim_prefix
--- Finish the previous batch and claim the next from queues matching a LIKE pattern (unpaused).
+-- Finish the previous batch and claim the next from queues matching a LIKE pattern while none is paused.
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
-    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s AND state = 'claimed'
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM done HAVING count(*) > 0
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
-)
-UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s, process_id = %(process_id)s
+), claimed AS (
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
+                       process_id = %(process_id)s::bigint
 WHERE id = ANY(ARRAY(
     SELECT id FROM jobctl_jobs
-    WHERE state = 'ready' AND queue LIKE %(pattern)s AND (priority, id) > (%(after_priority)s, %(after_id)s)
+    WHERE state = 'ready' AND queue LIKE %(pattern)s AND (priority, id) > (%(after_priority)s::integer, %(after_id)s::bigint)
+      AND NOT EXISTS (SELECT 1 FROM jobctl_pauses)
+    ORDER BY priority, id
+    LIMIT %(limit)s::integer
+    FOR UPDATE SKIP LOCKED))
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base
+)
+SELECT * FROM claimed
+UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer
+WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
+
+-- name: claim_prefix_paused
+-- Claim the next batch from unpaused queues matching a LIKE pattern (some queue is paused).
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+    RETURNING 1
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
+    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
+                       process_id = %(process_id)s::bigint
+WHERE id = ANY(ARRAY(
+    SELECT id FROM jobctl_jobs
+    WHERE state = 'ready' AND queue LIKE %(pattern)s AND (priority, id) > (%(after_priority)s::integer, %(after_id)s::bigint)
       AND queue <> ALL(ARRAY(SELECT queue FROM jobctl_pauses))
     ORDER BY priority, id
-    LIMIT %(limit)s
+    LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
 RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 
@@ -237,6 +296,20 @@ WITH due AS (
     SELECT DISTINCT queue FROM due
 )
 SELECT (SELECT count(*) FROM due) AS moved, (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;
+
+-- name: dispatch_and_unblock
+-- The dispatcher's tick in one round trip: a batch of due jobs to ready, then jobctl_unblock_all().
+WITH due AS (
+    UPDATE jobctl_jobs SET state = 'ready'
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM jobctl_jobs WHERE state = 'scheduled' AND scheduled_at <= now()
+        ORDER BY scheduled_at LIMIT %(limit)s::integer FOR UPDATE SKIP LOCKED))
+    RETURNING queue
+), woken AS (
+    SELECT DISTINCT queue FROM due
+)
+SELECT (SELECT count(*) FROM due) AS moved, jobctl_unblock_all() AS unblocked,
+       (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;
 
 -- name: prune_finished
 -- Delete one batch of finished jobs older than the retention (seconds), with their errors and progress.
@@ -312,6 +385,10 @@ WITH added AS (
     RETURNING 1
 )
 DELETE FROM jobctl_slots WHERE key = %(key)s AND slot > %(to)s AND job_id IS NULL;
+
+-- name: unblock_key
+-- Hand a concurrency key's free slots to its blocked jobs (after inserting a limited job).
+SELECT jobctl_unblock(%(key)s);
 
 -- name: discard_blocked
 -- A job that found no free slot, with on_conflict="discard": discarded, the reason kept.

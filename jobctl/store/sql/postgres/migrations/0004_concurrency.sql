@@ -3,7 +3,8 @@
 -- A job with a concurrency key may be ready or claimed only while it holds one of its key's
 -- slots (`to` rows in jobctl_slots). The database enforces it with triggers, so no path can
 -- forget: enqueue, dispatch, retries, operators' retry/discard/clear, crash releases.
---   * a limited job entering `ready` takes a free slot, or becomes `blocked`;
+--   * a limited job entering `ready` takes a free slot, or becomes `blocked` (new ones are inserted as
+--     blocked, then jobctl_unblock hands them a slot if one is free);
 --   * a limited job leaving ready/claimed for any other state (or deleted) frees its slot and
 --     hands it to the key's next blocked job, in priority order.
 -- A slot freed by a transaction that rolled back, or left by any other mishap, is found by the
@@ -72,9 +73,8 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER jobctl_take_slot_on_insert BEFORE INSERT ON jobctl_jobs
-    FOR EACH ROW WHEN (NEW.concurrency_key IS NOT NULL AND NEW.state = 'ready')
-    EXECUTE FUNCTION jobctl_take_slot();
+-- No trigger on INSERT: a row trigger there would make every COPY insert row by row. A limited
+-- job is inserted as blocked and its enqueuer calls jobctl_unblock(key) in the same transaction.
 CREATE TRIGGER jobctl_take_slot_on_ready BEFORE UPDATE OF state ON jobctl_jobs
     FOR EACH ROW WHEN (NEW.concurrency_key IS NOT NULL AND NEW.state = 'ready' AND OLD.state <> 'ready')
     EXECUTE FUNCTION jobctl_take_slot();
