@@ -344,6 +344,24 @@ def _warnings(config: QueueConfig, at: _At) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def locate(path: str | os.PathLike[str] | None, *, env_var: str, default: str, explicit: bool,
+           env: str | None) -> tuple[str | None, str]:
+    """(the file to read, or None when the default file is absent; the environment section).
+
+    `path`, else `$env_var`, else `default`; a file named explicitly (by `explicit=True` or the
+    variable) must exist, the default one may be absent. The section is `env`, `$JOBCTL_ENV` or
+    development.
+    """
+    environment = env or os.environ.get("JOBCTL_ENV") or DEFAULT_ENVIRONMENT
+    if path is None:
+        named = os.environ.get(env_var)
+        explicit = explicit or bool(named)
+        path = named or default
+    if not explicit and not os.path.exists(path):
+        return None, environment
+    return os.fspath(path), environment
+
+
 def load_queue_config(
     path: str | os.PathLike[str] | None = None, *, env: str | None = None, explicit: bool = False
 ) -> QueueConfig:
@@ -352,21 +370,18 @@ def load_queue_config(
     The default file may be absent (built-in defaults run); a file named explicitly, by
     `explicit=True` or `$JOBCTL_CONFIG`, must exist.
     """
-    environment = env or os.environ.get("JOBCTL_ENV") or DEFAULT_ENVIRONMENT
-    if path is None:
-        named = os.environ.get("JOBCTL_CONFIG")
-        explicit = explicit or bool(named)
-        path = named or DEFAULT_CONFIG_PATH
-    if not explicit and not os.path.exists(path):
+    found, environment = locate(path, env_var="JOBCTL_CONFIG", default=DEFAULT_CONFIG_PATH, explicit=explicit,
+                                env=env)
+    if found is None:
         return QueueConfig(environment=environment)
-    section, prefix = load_yaml_sections(path, environment, kind="queue")
-    at = _At(os.fspath(path), prefix)
+    section, prefix = load_yaml_sections(found, environment, kind="queue")
+    at = _At(found, prefix)
     values = _read(section, at, "queue settings", _SECTION_KEYS)
     # As Solid Queue: a section naming neither workers nor dispatchers (empty included) runs the
     # defaults, while naming only one kind runs only that kind.
     if "workers" in values or "dispatchers" in values:
         values = {"workers": (), "dispatchers": (), **values}
-    config = QueueConfig(**values, source=os.fspath(path), environment=environment)
+    config = QueueConfig(**values, source=found, environment=environment)
     if config.process_alive_threshold <= config.process_heartbeat_interval:
         raise ConfigError(
             f"{at.key('process_alive_threshold')}: expected more than process_heartbeat_interval "

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobctl.arguments import dump_arguments, import_path
-from jobctl.config import DEFAULT_ENVIRONMENT, _At, load_yaml_sections
+from jobctl.config import _At, load_yaml_sections, locate
 from jobctl.errors import ConfigError, JobClassError, SerializationError
 from jobctl.job import Job, load_job_class
 from jobctl.schedule import Schedule, parse_schedule
@@ -105,15 +105,12 @@ def load_recurring(
     `$JOBCTL_RECURRING_SCHEDULE`, must exist. The section is `env`, else `$JOBCTL_ENV`, else
     development; an empty section has no tasks.
     """
-    environment = env or os.environ.get("JOBCTL_ENV") or DEFAULT_ENVIRONMENT
-    if path is None:
-        named = os.environ.get("JOBCTL_RECURRING_SCHEDULE")
-        explicit = explicit or bool(named)
-        path = named or DEFAULT_RECURRING_PATH
-    if not explicit and not os.path.exists(path):
+    found, environment = locate(path, env_var="JOBCTL_RECURRING_SCHEDULE", default=DEFAULT_RECURRING_PATH,
+                                explicit=explicit, env=env)
+    if found is None:
         return ()
-    section, prefix = load_yaml_sections(path, environment, kind="recurring")
-    at = _At(os.fspath(path), prefix)
+    section, prefix = load_yaml_sections(found, environment, kind="recurring")
+    at = _At(found, prefix)
     return tuple(_read_task(key, raw, at) for key, raw in section.items())
 
 

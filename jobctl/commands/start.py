@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import importlib
-import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -41,8 +40,7 @@ def load(recurring_file: str | None) -> tuple[QueueConfig, tuple[RecurringTask, 
         except Exception as exc:
             raise ConfigError(f"{config.source or 'queue config'}: imports: cannot import {module!r}: "
                               f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    explicit = recurring_file is not None or bool(os.environ.get("JOBCTL_RECURRING_SCHEDULE"))
-    tasks = load_recurring(recurring_file, explicit=explicit)
+    tasks = load_recurring(recurring_file, explicit=recurring_file is not None)
     check_tasks(tasks)
     return config, tasks
 
