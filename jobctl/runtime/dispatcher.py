@@ -7,7 +7,6 @@ import logging
 import time
 
 from jobctl.config import DispatcherConfig, QueueConfig
-from jobctl.errors import DatabaseError
 from jobctl.runtime import logs
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.store.base import Store
@@ -32,6 +31,7 @@ class Dispatcher(ChildProcess):
         # Not preserving finished jobs means keeping them for no time at all.
         self.retention = queue_config.clear_finished_jobs_after if queue_config.preserve_finished_jobs else 0.0
         self.next_prune = 0.0
+        self.next_throughput_prune = 0.0
 
     def run(self) -> int:
         """Dispatch and prune every polling_interval until stopped."""
@@ -39,20 +39,15 @@ class Dispatcher(ChildProcess):
         self.register(queues=None, threads=None,
                       metadata={"polling_interval": self.config.polling_interval, "batch_size": self.config.batch_size})
         logs.event(logging.INFO, "dispatcher_started", f"dispatcher {self.process_id} started")
-        next_throughput_prune = 0.0
-        while not self.stopping and not self.parent_gone():
-            self.wake.clear()
-            try:
-                self.tick()
-                if time.monotonic() >= next_throughput_prune:
-                    self.db().prune_throughput(THROUGHPUT_KEPT_S)
-                    next_throughput_prune = time.monotonic() + THROUGHPUT_PRUNE_EVERY_S
-            except DatabaseError as exc:
-                self.reconnect(exc)
-                continue
-            self.wake.wait(self.config.polling_interval)
-        self.leave()
-        return 0
+        return self.run_rounds(self.round)
+
+    def round(self) -> float:
+        """A tick, and now and then forgetting old throughput counters; returns seconds to wait."""
+        self.tick()
+        if time.monotonic() >= self.next_throughput_prune:
+            self.db().prune_throughput(THROUGHPUT_KEPT_S)
+            self.next_throughput_prune = time.monotonic() + THROUGHPUT_PRUNE_EVERY_S
+        return self.config.polling_interval
 
     def tick(self) -> None:
         """One round: every due job to ready, blocked jobs to free slots, and now and then pruning."""

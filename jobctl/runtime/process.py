@@ -17,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +160,20 @@ class ChildProcess:
         """The current session."""
         assert self.session is not None
         return self.session
+
+    def run_rounds(self, round_: Callable[[], float]) -> int:
+        """Call `round_` (returning seconds to wait) until stopped or orphaned, reconnecting after a
+        lost connection; then deregister. The loop of the dispatcher and the scheduler."""
+        while not self.stopping and not self.parent_gone():
+            self.wake.clear()
+            try:
+                wait = round_()
+            except DatabaseError as exc:
+                self.reconnect(exc)
+                continue
+            self.wake.wait(wait)
+        self.leave()
+        return 0
 
     def leave(self) -> None:
         """Deregister on the way out (returning any claims); a database error is logged, not raised."""

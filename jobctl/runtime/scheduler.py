@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 import time
 
-from jobctl.errors import DatabaseError
 from jobctl.recurring import RecurringTask, row_for
 from jobctl.runtime import logs
 from jobctl.runtime.process import ChildProcess, SlotTable
@@ -36,6 +35,7 @@ class Scheduler(ChildProcess):
         self.tasks = tasks
         self.rows: dict[str, RecurringRow] = {}
         self.next_runs: dict[str, dt.datetime] = {}
+        self.next_prune = 0.0
 
     def run(self) -> int:
         """Enqueue ticks until stopped."""
@@ -43,22 +43,17 @@ class Scheduler(ChildProcess):
         self.register(queues=None, threads=None, metadata={"tasks": [t.key for t in self.tasks]})
         logs.event(logging.INFO, "scheduler_started",
                    f"scheduler {self.process_id} started with {len(self.tasks)} recurring tasks")
-        next_prune = 0.0
-        while not self.stopping and not self.parent_gone():
-            self.wake.clear()
-            try:
-                if not self.rows:
-                    self._load()
-                wait = self.tick()
-                if time.monotonic() >= next_prune:
-                    self.db().prune_recurring_runs(RUNS_KEPT_S)
-                    next_prune = time.monotonic() + PRUNE_EVERY_S
-            except DatabaseError as exc:
-                self.reconnect(exc)
-                continue
-            self.wake.wait(wait)
-        self.leave()
-        return 0
+        return self.run_rounds(self.round)
+
+    def round(self) -> float:
+        """Register the tasks (first time), enqueue due ticks, now and then prune old ticks."""
+        if not self.rows:
+            self._load()
+        wait = self.tick()
+        if time.monotonic() >= self.next_prune:
+            self.db().prune_recurring_runs(RUNS_KEPT_S)
+            self.next_prune = time.monotonic() + PRUNE_EVERY_S
+        return wait
 
     def _load(self) -> None:
         now = self.db().now()
