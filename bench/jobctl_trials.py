@@ -269,6 +269,18 @@ def _wait_registered(db: Db, proc: subprocess.Popen[bytes], workdir: Path, *, di
         time.sleep(0.05)
 
 
+def _idle_rate(admin: psycopg.Connection[Any], dbname: str, idle_s: float,
+               pgss: bool) -> tuple[float, float, list[dict[str, Any]] | None]:
+    """After a warm-up, committed transactions/s over `idle_s`: (rate, seconds measured, top statements)."""
+    time.sleep(IDLE_WARMUP_S)
+    if pgss:
+        admin.execute("SELECT pg_stat_statements_reset()")
+    x0, t0 = _xacts(admin, dbname), time.monotonic()
+    time.sleep(idle_s)
+    x1, t1 = _xacts(admin, dbname), time.monotonic()
+    return (x1 - x0) / (t1 - t0), t1 - t0, _top_calls(admin, dbname) if pgss else None
+
+
 def _top_calls(admin: psycopg.Connection[Any], dbname: str) -> list[dict[str, Any]]:
     rows = admin.execute(
         "SELECT s.calls, s.query FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
@@ -284,17 +296,10 @@ def idle_workers_only(url: str, admin_url: str, dbname: str, *, idle_s: float, p
     try:
         with running(url, workdir, WORKERS_ONLY) as proc:
             _wait_registered(db, proc, workdir, dispatcher=False)
-            time.sleep(IDLE_WARMUP_S)
-            if pgss:
-                admin.execute("SELECT pg_stat_statements_reset()")
-            x0, t0 = _xacts(admin, dbname), time.monotonic()
-            time.sleep(idle_s)
-            x1, t1 = _xacts(admin, dbname), time.monotonic()
-            top = _top_calls(admin, dbname) if pgss else None
+            per_s, _, top = _idle_rate(admin, dbname, idle_s, pgss)
     finally:
         db.close()
         admin.close()
-    per_s = (x1 - x0) / (t1 - t0)
     out: dict[str, Any] = {"idle_workers_only_xact_per_s": round(per_s, 2),
                            "idle_xact_per_s_per_worker": round(per_s / 2, 2)}
     if top is not None:
@@ -313,17 +318,11 @@ def idle_and_latency(url: str, admin_url: str, dbname: str, *, idle_s: float, co
     try:
         with running(url, workdir) as proc:
             _wait_registered(db, proc, workdir, dispatcher=True)
-            time.sleep(IDLE_WARMUP_S)
-            if pgss:
-                admin.execute("SELECT pg_stat_statements_reset()")
-            x0, t0 = _xacts(admin, dbname), time.monotonic()
-            time.sleep(idle_s)
-            x1, t1 = _xacts(admin, dbname), time.monotonic()
+            per_s, measured_s, top = _idle_rate(admin, dbname, idle_s, pgss)
             kinds = _worker_pids(db)
             procs = sum(len(v) for v in kinds.values())
-            per_s = (x1 - x0) / (t1 - t0)
             out.update({
-                "idle_s": round(t1 - t0, 2),
+                "idle_s": round(measured_s, 2),
                 "idle_xact_per_s": round(per_s, 2),
                 "idle_processes": {k: len(v) for k, v in kinds.items()},
                 "idle_xact_per_s_per_process": round(per_s / max(procs, 1), 2),
@@ -331,8 +330,8 @@ def idle_and_latency(url: str, admin_url: str, dbname: str, *, idle_s: float, co
                 "idle_connections": admin.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (dbname,)).fetchone()[0],
             })
-            if pgss:
-                out["idle_statements"] = _top_calls(admin, dbname)
+            if top is not None:
+                out["idle_statements"] = top
             rss: dict[str, list[float]] = {}
             uss: dict[str, list[float]] = {}
             for kind, pids in kinds.items():
