@@ -7,15 +7,16 @@ import inspect
 import logging
 import numbers
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from jobctl import arguments, db
 from jobctl.current import current
 from jobctl.errors import JobClassError, JobNotFound
 from jobctl.info import JobInfo
-from jobctl.store.base import Limit, NewJob
+from jobctl.store.base import Limit, NewJob, ReadyRow
 
 Wait = float | int | str | Callable[[int], float]
 
@@ -199,16 +200,20 @@ class Job:
     discard_on: ClassVar[Sequence[type[BaseException]]] = ()
     limits_concurrency: ClassVar[ConcurrencyLimit | None] = None
 
+    # Instance state starts as these class-level defaults and is set on the instance when it
+    # changes: building a job stores only its arguments (bulk enqueues build many).
+    job_id: int | None = None
+    """The job's id (None when run with perform_now)."""
+    executions: int = 0
+    """1 on the first run, 2 on the first retry, …"""
+    last_progress: tuple[float, float | None, str | None] | None = None
+    """The last `progress()` call's (done, total, message)."""
+    _options: Mapping[str, Any] = MappingProxyType({})
+    _progress_sink: Callable[[Job, float, float | None, str | None], None] | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._args = args
         self._kwargs = kwargs
-        self._options: dict[str, Any] = {}
-        self.job_id: int | None = None
-        """The job's id (None when run with perform_now)."""
-        self.executions = 0
-        """1 on the first run, 2 on the first retry, …"""
-        self.last_progress: tuple[float, float | None, str | None] | None = None
-        self._progress_sink: Callable[[Job, float, float | None, str | None], None] | None = None
 
     def perform(self, *args: Any, **kwargs: Any) -> Any:
         """The work (a thin call into application code). May be `async def`."""
@@ -332,11 +337,30 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
     """Enqueue many jobs in one transaction and as few round trips as the backend allows.
 
     Returns how many jobs were created (a job whose unique key is held is not created).
+    Every job's arguments are serialised before anything is written, so a bad one changes nothing.
     """
-    rows = [job.to_new_job() for job in jobs]
-    if not rows:
+    ready: list[ReadyRow] = []  # ready now, no key, no limit: the backend's bulk path (COPY)
+    other: list[NewJob] = []
+    class_paths: dict[type, str] = {}
+    dump = arguments.dump_arguments
+    for job in jobs:
+        cls = type(job)
+        path = class_paths.get(cls)
+        if path is None:
+            if not isinstance(job, Job):
+                raise TypeError(f"perform_all_later expects Job instances, got {job!r}")
+            path = class_paths[cls] = job_class_path(cls)
+        if job._options or cls.limits_concurrency is not None:
+            row = job.to_new_job()
+            if row.plain:
+                ready.append((row.queue, row.class_path, row.priority, row.arguments))
+            else:
+                other.append(row)
+        else:
+            ready.append((cls.queue, path, cls.priority, dump(job._args, job._kwargs)))
+    if not ready and not other:
         return 0
-    return db.get_store().insert_jobs(rows, db.current_connection())
+    return db.get_store().insert_jobs(ready, other, db.current_connection())
 
 
 def count(state: str | None = None, queue: str | None = None) -> int:

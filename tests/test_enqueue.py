@@ -131,6 +131,12 @@ def test_perform_all_later_mixes_plain_scheduled_and_queues() -> None:
     assert jobctl.perform_all_later([]) == 0
 
 
+def test_perform_all_later_refuses_what_is_not_a_job_and_writes_nothing() -> None:
+    with pytest.raises(TypeError, match="perform_all_later expects Job instances, got 42"):
+        jobctl.perform_all_later([Echo(1), 42])  # type: ignore[list-item]
+    assert jobctl.count() == 0
+
+
 def test_count_rejects_unknown_state() -> None:
     with pytest.raises(ValueError, match="expected one of scheduled, ready"):
         jobctl.count(state="done")

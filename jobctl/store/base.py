@@ -30,6 +30,11 @@ class Limit:
         return f"concurrency limit reached: {self.to} of {self.key!r} already running or ready"
 
 
+ReadyRow = tuple[str, str, int, str]
+"""A job ready now, with no key, wait or limit, as the bulk path takes it: (queue, class path, priority,
+serialised arguments). A plain tuple: a bulk enqueue makes one per job."""
+
+
 @dataclass(frozen=True)
 class NewJob:
     """A job about to be inserted."""
@@ -94,8 +99,9 @@ class Store(abc.ABC):
         """Insert one job (or find the active one holding its key)."""
 
     @abc.abstractmethod
-    def insert_jobs(self, jobs: Sequence[NewJob], conn: Any = None) -> int:
-        """Insert many jobs in as few round trips as the backend allows; return how many were created."""
+    def insert_jobs(self, ready: Sequence[ReadyRow], other: Sequence[NewJob], conn: Any = None) -> int:
+        """Insert many jobs in one transaction and as few round trips as the backend allows: `ready` ones
+        by the backend's bulk path, then the `other` ones; return how many were created."""
 
     @abc.abstractmethod
     def job_state(self, job_id: int, conn: Any = None) -> str | None:

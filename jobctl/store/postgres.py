@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from jobctl.errors import DatabaseError
 from jobctl.store import queries
-from jobctl.store.base import Inserted, Listener, NewJob, RuntimeSession, Store
+from jobctl.store.base import Inserted, Listener, NewJob, ReadyRow, RuntimeSession, Store
 from jobctl.urls import DatabaseURL, scrub
 
 CONNECT_TIMEOUT = 5
@@ -162,27 +162,31 @@ class PostgresStore(Store):
                 return Inserted(found[0], found[1], False)
         raise DatabaseError(f"could not insert a job with key {job.key!r}: the key kept changing hands")
 
-    def insert_jobs(self, jobs: Sequence[NewJob], conn: Any = None) -> int:
-        plain = [j for j in jobs if j.plain]
-        other = [j for j in jobs if not j.plain]
+    def insert_jobs(self, ready: Sequence[ReadyRow], other: Sequence[NewJob], conn: Any = None) -> int:
         with self._conn_for(conn) as c:
             if conn is None:
                 with c.transaction():
-                    return self._insert_jobs(c, plain, other)
-            return self._insert_jobs(c, plain, other)
+                    return self._insert_jobs(c, ready, other)
+            return self._insert_jobs(c, ready, other)
 
-    def _insert_jobs(self, c: psycopg.Connection[Any], plain: list[NewJob], other: list[NewJob]) -> int:
+    def _insert_jobs(self, c: psycopg.Connection[Any], ready: Sequence[ReadyRow], other: Sequence[NewJob]) -> int:
         created = 0
-        if plain:
+        if ready:
+            # COPY's text format written by hand, a chunk at a time: the server stores one chunk while
+            # the next is formatted (write_row's per-value dumping costs more than the rest of the path).
+            prefixes: dict[tuple[str, str, int], str] = {}
             with c.cursor() as cur, cur.copy(Q["copy_jobs"]) as copy:
-                # COPY's text format written by hand: a row per job, a few string operations each
-                # (write_row's per-value dumping costs more than the rest of the bulk path).
-                for start in range(0, len(plain), COPY_CHUNK):
-                    copy.write("".join(
-                        f"{_copy_text(j.queue)}\t{_copy_text(j.class_path)}\t{j.priority}\tready\t"
-                        f"{_copy_text(j.arguments)}\n" for j in plain[start:start + COPY_CHUNK]))
-            created += len(plain)
-            c.execute(Q["notify_queues"], {"queues": sorted({j.queue for j in plain})})
+                for start in range(0, len(ready), COPY_CHUNK):
+                    lines = []
+                    for queue, path, priority, args in ready[start:start + COPY_CHUNK]:
+                        prefix = prefixes.get((queue, path, priority))
+                        if prefix is None:
+                            prefix = prefixes[queue, path, priority] = \
+                                f"{_copy_text(queue)}\t{_copy_text(path)}\t{priority}\tready\t"
+                        lines.append(f"{prefix}{_copy_text(args)}\n")
+                    copy.write("".join(lines))
+            created += len(ready)
+            c.execute(Q["notify_queues"], {"queues": sorted({q for q, _, _, _ in ready})})
         limited = [j for j in other if j.limit is not None]
         other = [j for j in other if j.limit is None]
         for j in limited:

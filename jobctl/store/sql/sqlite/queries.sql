@@ -9,6 +9,12 @@ VALUES (:queue, :class, :priority, CASE WHEN :at > :now THEN 'scheduled' ELSE 'r
 ON CONFLICT DO NOTHING
 RETURNING id, state;
 
+-- name: insert_ready
+-- Insert a job ready now with no key or limit (the bulk path): parameters are queue, class,
+-- priority, arguments, now.
+INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, enqueued_at, scheduled_at)
+VALUES (?1, ?2, ?3, 'ready', ?4, ?5, ?5);
+
 -- name: find_active_by_key
 -- The active job holding a unique key.
 SELECT id, state FROM jobctl_jobs
