@@ -54,6 +54,7 @@ class Settings:
     retry_budget_s: float  # no retries once the run is this old
     big: bool
     big_n: int
+    retained_pairs: int    # interleaved (none retained, 1M retained) drain pairs
     pgss: bool             # pg_stat_statements on the cluster, top statements of each jobctl drain reported
     only: frozenset[str]   # run only these trials (BENCH_ONLY=jobctl_pg,latency,...); empty = all
 
@@ -82,6 +83,7 @@ class Settings:
             retry_budget_s=_float("BENCH_RETRY_BUDGET_S", 90 if quick else 600),
             big=os.environ.get("BENCH_BIG", "") not in ("", "0"),
             big_n=_int("BENCH_BIG_N", 1_000_000),
+            retained_pairs=_int("BENCH_RETAINED_PAIRS", 3),
             pgss=os.environ.get("BENCH_PGSS", "") not in ("", "0"),
             only=only,
         )

@@ -189,6 +189,13 @@ class Bench:
         result["ok"] = result["created"] == self.s.n
         return result
 
+    def copy_ceiling(self) -> dict[str, Any]:
+        from bench import jobctl_trials as jt
+
+        url = self.fresh_db("jobctl_copy")
+        jt.migrate(url)
+        return jt.copy_ceiling(url, self.s.n)
+
     def peer(self, name: str) -> dict[str, Any]:
         env = {**os.environ, "DATABASE_URL": self.admin_url}
         for key in ("BENCH_N", "BENCH_SINGLE", "BENCH_BATCH", "BENCH_PROCS", "BENCH_ANALYZE", "BENCH_LOOP"):
@@ -281,9 +288,11 @@ class Bench:
             result["ok"] = result["rc"] == 0
             return result
 
-        self.trial("big_none_retained", 0, none_retained)
         self.trial("big_backlog", 0, backlog)
-        self.trial("big_retained", 0, retained)
+        # Retained vs none in interleaved pairs (the machine drifts; one sample each was too noisy).
+        for pair in range(1, self.s.retained_pairs + 1):
+            self.trial("big_none_retained", pair, none_retained)
+            self.trial("big_retained", pair, retained)
         def latency_retained() -> dict[str, Any]:
             return jt.idle_and_latency(self.url_for("jobctl_big"), self.admin_url, "jobctl_big",
                                        idle_s=self.s.idle_s, count=min(self.s.latency_n, 100),
@@ -304,6 +313,7 @@ class Bench:
                 self.trial("pgbench", rnd, self.ceiling)
                 self.trial("jobctl_pg", rnd, lambda r=rnd: self.jobctl_pg(r))
                 self.trial("jobctl_bulk_one_call", rnd, self.jobctl_bulk)
+                self.trial("copy_ceiling", rnd, self.copy_ceiling)
                 self.trial("pgqueuer", rnd, lambda: self.peer("pgqueuer"))
                 self.trial("procrastinate", rnd, lambda: self.peer("procrastinate"))
                 self.trial("jobctl_sqlite", rnd, self.jobctl_sqlite)
