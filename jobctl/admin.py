@@ -183,6 +183,15 @@ def match(store: Store, *, states: Sequence[str], queue: str | None = None, clas
     return [r["id"] for r in rows]
 
 
+def failed_matching(store: Store, *, queue: Sequence[str] = (), class_path: Sequence[str] = (),
+                    error: Sequence[str] = (), text: Sequence[str] = ()) -> list[int]:
+    """Ids of the failed jobs whose queue, class and last error contain every term of theirs, and whose
+    "id queue class error" contains every free `text` term (terms lowercased: case-insensitive)."""
+    rows = store.run("failed_matching", {"queue_terms": list(queue), "class_terms": list(class_path),
+                                         "error_terms": list(error), "free_terms": list(text)})
+    return [r["id"] for r in rows]
+
+
 def states_of(store: Store, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
     """(state, key) of each existing job among `ids`."""
     return {r["id"]: (r["state"], r["key"]) for r in store.run("jobs_by_ids", {"ids": list(ids)})}

@@ -94,7 +94,8 @@ def test_only_a_claim_that_finishes_nothing_skips_the_wal_flush(pg_url: str) -> 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         for _ in range(2):
             conn.execute("INSERT INTO jobctl_jobs (queue, class, state, arguments) VALUES ('q', 'x', 'ready', '{}')")
-    counted = re.compile(r"HAVING CASE WHEN count\(\*\) > 0 THEN true ELSE set_config\('synchronous_commit', 'off', true\)")
+    counted = re.compile(r"HAVING CASE WHEN count\(\*\) > 0 THEN true "
+                         r"ELSE set_config\('synchronous_commit', 'off', true\)")
     assert all(counted.search(queries.load("postgres")[f"claim_{kind}"])
                for kind in ("any", "any_paused", "queue", "prefix", "prefix_paused"))
     first = session.claim(Selector("any", ""), 1, token=5, process_id=pid)

@@ -41,6 +41,8 @@ from jobctl.tui.source import (
     Snapshot,
     TaskRow,
     advance_rates,
+    failure_matches,
+    failure_row,
 )
 from jobctl.tui.widgets import spark
 from tests.jobs_for_tests import Echo
@@ -328,6 +330,23 @@ def test_bulk_retry_and_discard_follow_the_filter(configured: str) -> None:
         assert not isinstance(pilot.app.screen, ConfirmScreen)
 
     run(TopApp(source_for(configured), interval=LONG), scenario)
+
+
+def test_the_database_matches_failures_as_the_panel_does(configured: str) -> None:
+    """`R` / `D` ask the database for every matching failure: it must apply the panel's own test."""
+    fail_jobs("Mail", 2, error="TimeoutError", message="Timed OUT")
+    fail_jobs("reports", 2, error="ValueError", message="")
+    fail_jobs("ünïcode", 1, error="KeyError", message="ÄRGER")
+    store = db.get_store()
+    rows = [failure_row(j) for j in admin.list_jobs(store, state="failed", limit=100)]
+    assert len(rows) == 5
+    source = DatabaseSource(urls.parse(configured))
+    for text in ("", "queue:mail", "queue:MAIL class:echo", "error:timed", "error:valueerror", "error:out",
+                 "ValueError reports", "mail timeouterror", "reports ValueError:", "queue:ÜNÏ", "ärger",
+                 "queue:mail error:ärger", f"{rows[0].id} {rows[0].queue.lower()}", "nothing-like-this",
+                 "error:\"timed out\"", "mail:timeout"):
+        flt = Filter.parse(text)
+        assert source.failure_ids(flt) == sorted(r.id for r in rows if failure_matches(flt, r)), text
 
 
 def test_bulk_retry_reads_past_the_failures_on_screen(configured: str) -> None:

@@ -33,8 +33,6 @@ FAILURES_LIMIT = 200
 """Most recent failures read per refresh (the Failures panel says when there are more)."""
 CLAIMED_LIMIT = 200
 """Oldest claimed executions read per refresh."""
-SCAN_PAGE = 500
-"""Failures read per query when `R` / `D` look for every failure matching a filter."""
 PID_REUSE_SLACK_S = 120.0
 """A local process created this long after its row says it started is another program (a reused pid)."""
 
@@ -404,7 +402,7 @@ class DatabaseSource:
     def failure_ids(self, flt: Filter) -> list[int]:
         if not flt:
             return self._use(lambda s: admin.match(s, states=("failed",)))
-        return self._use(lambda s: _scan_failures(s, flt))
+        return self._use(lambda s: _matching_failures(s, flt))
 
     def retry(self, ids: Sequence[int]) -> admin.WriteResult:
         return self._use(lambda s: admin.retry(s, ids))
@@ -426,16 +424,13 @@ class DatabaseSource:
             self._drop()
 
 
-def _scan_failures(store: Store, flt: Filter) -> list[int]:
-    """Every failure matching a filter, read a page (SCAN_PAGE jobs, newest first) per query."""
-    ids: list[int] = []
-    after: int | None = None
-    while True:
-        page = admin.list_jobs(store, state="failed", limit=SCAN_PAGE, after=after)
-        ids.extend(j.id for j in page if failure_matches(flt, failure_row(j)))
-        if len(page) < SCAN_PAGE:
-            return sorted(ids)
-        after = page[-1].id
+def _matching_failures(store: Store, flt: Filter) -> list[int]:
+    """Every failure matching a filter, in one query: the database applies `failure_matches`'s test."""
+    terms: dict[str, list[str]] = {"queue": [], "class": [], "error": [], "": []}
+    for name, value in flt.terms:
+        terms[name].append(value)
+    return admin.failed_matching(store, queue=terms["queue"], class_path=terms["class"], error=terms["error"],
+                                 text=terms[""])
 
 
 class FakeSource:
