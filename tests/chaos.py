@@ -158,8 +158,10 @@ def run(jobs: int, seconds: float, job_seconds: float, seed: int, workdir: Path)
                 killed_supervisor = True
                 continue
             if not restarted_pg and elapsed > 7:
-                report.events.append((time.time(), "PostgreSQL restart"))
                 cluster.stop(mode="immediate")
+                # The moment the server is gone (not when the stop began): a job that started while it
+                # was going down was in flight at the restart.
+                report.events.append((time.time(), "PostgreSQL restart"))
                 time.sleep(1.0)
                 cluster.start()
                 restarted_pg = True

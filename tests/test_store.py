@@ -82,32 +82,6 @@ def test_claim_index_is_partial_on_ready_rows(pg_url: str) -> None:
     assert "UNIQUE" in defs["jobctl_jobs_active_key"]
 
 
-def test_only_a_claim_that_finishes_nothing_skips_the_wal_flush(pg_url: str) -> None:
-    """An idle worker's claim commits asynchronously; completions, and the session after, stay durable."""
-    from jobctl.store.base import Selector
-
-    store = db.open_store(urls.parse(pg_url))
-    store.migrate()
-    session: Any = store.session()
-    pid = session.register_process(kind="worker", hostname="h", pid=1, supervisor_id=None, queues="*",
-                                   threads=1, metadata=None)
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        for _ in range(2):
-            conn.execute("INSERT INTO jobctl_jobs (queue, class, state, arguments) VALUES ('q', 'x', 'ready', '{}')")
-    counted = re.compile(r"HAVING CASE WHEN count\(\*\) > 0 THEN true "
-                         r"ELSE set_config\('synchronous_commit', 'off', true\)")
-    assert all(counted.search(queries.load("postgres")[f"claim_{kind}"])
-               for kind in ("any", "any_paused", "queue", "prefix", "prefix_paused"))
-    first = session.claim(Selector("any", ""), 1, token=5, process_id=pid)
-    second = session.claim(Selector("any", ""), 1, token=5, process_id=pid, done=[first[0].id])
-    assert len(second) == 1
-    # set_config(..., true) lasts one transaction: the connection is back to durable commits.
-    assert session.conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
-    session.close()
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        assert conn.execute("SELECT state FROM jobctl_jobs WHERE id = %s", (first[0].id,)).fetchone()[0] == "finished"
-
-
 def test_operator_queries_exist_on_both_backends() -> None:
     from importlib import resources
 

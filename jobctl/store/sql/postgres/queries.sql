@@ -126,12 +126,6 @@ WITH crashed AS (
 )
 SELECT id, state FROM crashed;
 
--- The claim statements. A claim that finishes nothing (empty `done`: an idle worker woken by a
--- notification) commits without waiting for the WAL flush (`set_config(..., true)` in `counted`
--- lasts for this statement's transaction): a claim is a lease, and one lost in a server crash only
--- leaves its job ready again, run again as a job in flight at the restart. Completions always wait
--- for the flush, and flushing a completion flushes every earlier claim (the WAL is sequential).
-
 -- name: claim_any
 -- Finish the previous batch and claim the next from every queue while none is paused: priority, then age.
 -- (A paused-queue filter here would make the planner expect it to keep ~no rows and sort the whole
@@ -142,8 +136,7 @@ WITH done AS (
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done
-    HAVING CASE WHEN count(*) > 0 THEN true ELSE set_config('synchronous_commit', 'off', true) IS NULL END
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 ), claimed AS (
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
@@ -170,8 +163,7 @@ WITH done AS (
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done
-    HAVING CASE WHEN count(*) > 0 THEN true ELSE set_config('synchronous_commit', 'off', true) IS NULL END
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 )
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
@@ -193,8 +185,7 @@ WITH done AS (
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done
-    HAVING CASE WHEN count(*) > 0 THEN true ELSE set_config('synchronous_commit', 'off', true) IS NULL END
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 )
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
@@ -216,8 +207,7 @@ WITH done AS (
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done
-    HAVING CASE WHEN count(*) > 0 THEN true ELSE set_config('synchronous_commit', 'off', true) IS NULL END
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 ), claimed AS (
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
@@ -244,8 +234,7 @@ WITH done AS (
     RETURNING 1
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done
-    HAVING CASE WHEN count(*) > 0 THEN true ELSE set_config('synchronous_commit', 'off', true) IS NULL END
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
     ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 )
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
