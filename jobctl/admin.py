@@ -183,13 +183,10 @@ def match(store: Store, *, states: Sequence[str], queue: str | None = None, clas
     return [r["id"] for r in rows]
 
 
-def failed_matching(store: Store, *, queue: Sequence[str] = (), class_path: Sequence[str] = (),
-                    error: Sequence[str] = (), text: Sequence[str] = ()) -> list[int]:
-    """Ids of the failed jobs whose queue, class and last error contain every term of theirs, and whose
-    "id queue class error" contains every free `text` term (terms lowercased: case-insensitive)."""
-    rows = store.run("failed_matching", {"queue_terms": list(queue), "class_terms": list(class_path),
-                                         "error_terms": list(error), "free_terms": list(text)})
-    return [r["id"] for r in rows]
+def failed_for_matching(store: Store, *, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+    """A page of failed jobs, oldest first after id `after`: id, queue, class, error_class and
+    error_message of the last error (None without one). Light rows for filtering in Python."""
+    return store.run("failed_for_matching", {"after": after, "limit": limit})
 
 
 def states_of(store: Store, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:

@@ -338,19 +338,23 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
 
     Returns how many jobs were created (a job whose unique key is held is not created).
     Every job's arguments are serialised before anything is written, so a bad one changes nothing.
+    Jobs ready now without a key or limit are written first, then the others (each in list order).
     """
     ready: list[ReadyRow] = []  # ready now, no key, no limit: the backend's bulk path (COPY)
     other: list[NewJob] = []
-    class_paths: dict[type, str] = {}
+    # Per class: its path, or None when its jobs go through to_new_job (a limit, or an override).
+    class_paths: dict[type, str | None] = {}
     dump = arguments.dump_arguments
     for job in jobs:
         cls = type(job)
-        path = class_paths.get(cls)
-        if path is None:
+        if cls in class_paths:
+            path = class_paths[cls]
+        else:
             if not isinstance(job, Job):
                 raise TypeError(f"perform_all_later expects Job instances, got {job!r}")
-            path = class_paths[cls] = job_class_path(cls)
-        if job._options or cls.limits_concurrency is not None:
+            direct = cls.limits_concurrency is None and cls.to_new_job is Job.to_new_job
+            path = class_paths[cls] = job_class_path(cls) if direct else None
+        if path is None or job._options:
             row = job.to_new_job()
             if row.plain:
                 ready.append((row.queue, row.class_path, row.priority, row.arguments))

@@ -131,6 +131,21 @@ def test_perform_all_later_mixes_plain_scheduled_and_queues() -> None:
     assert jobctl.perform_all_later([]) == 0
 
 
+class Routed(Echo):
+    """Routes itself by argument, as an application may by overriding to_new_job."""
+
+    def to_new_job(self) -> Any:
+        import dataclasses
+
+        return dataclasses.replace(super().to_new_job(), queue=f"tenant-{self._args[0]}")
+
+
+def test_perform_all_later_goes_through_an_overridden_to_new_job() -> None:
+    assert jobctl.perform_all_later([Routed(1), Routed(2), Echo(3)]) == 3
+    assert jobctl.count(queue="tenant-1") == 1 and jobctl.count(queue="tenant-2") == 1
+    assert jobctl.count(queue=Echo.queue) == 1
+
+
 def test_perform_all_later_refuses_what_is_not_a_job_and_writes_nothing() -> None:
     with pytest.raises(TypeError, match="perform_all_later expects Job instances, got 42"):
         jobctl.perform_all_later([Echo(1), 42])  # type: ignore[list-item]

@@ -332,19 +332,23 @@ def test_bulk_retry_and_discard_follow_the_filter(configured: str) -> None:
     run(TopApp(source_for(configured), interval=LONG), scenario)
 
 
-def test_the_database_matches_failures_as_the_panel_does(configured: str) -> None:
-    """`R` / `D` ask the database for every matching failure: it must apply the panel's own test."""
+def test_the_database_matches_failures_as_the_panel_does(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`R` / `D` read every failure from the database (in pages) and apply the panel's own test."""
+    import jobctl.tui.source
+
+    monkeypatch.setattr(jobctl.tui.source, "MATCH_PAGE", 2)  # the 6 failures take several pages
     fail_jobs("Mail", 2, error="TimeoutError", message="Timed OUT")
     fail_jobs("reports", 2, error="ValueError", message="")
     fail_jobs("ünïcode", 1, error="KeyError", message="ÄRGER")
+    fail_jobs("İstanbul", 1, error="OSError", message="ΟΔΟΣ closed")  # databases lowercase these otherwise
     store = db.get_store()
     rows = [failure_row(j) for j in admin.list_jobs(store, state="failed", limit=100)]
-    assert len(rows) == 5
+    assert len(rows) == 6
     source = DatabaseSource(urls.parse(configured))
     for text in ("", "queue:mail", "queue:MAIL class:echo", "error:timed", "error:valueerror", "error:out",
                  "ValueError reports", "mail timeouterror", "reports ValueError:", "queue:ÜNÏ", "ärger",
                  "queue:mail error:ärger", f"{rows[0].id} {rows[0].queue.lower()}", "nothing-like-this",
-                 "error:\"timed out\"", "mail:timeout"):
+                 "error:\"timed out\"", "mail:timeout", f"queue:{'İstanbul'.lower()}", f"error:{'ΟΔΟΣ'.lower()}"):
         flt = Filter.parse(text)
         assert source.failure_ids(flt) == sorted(r.id for r in rows if failure_matches(flt, r)), text
 

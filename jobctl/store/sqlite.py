@@ -39,17 +39,11 @@ def connect(url: DatabaseURL, *, synchronous: str = "FULL") -> sqlite3.Connectio
         raise DatabaseError(f"cannot open {url.redacted}: directory {folder} does not exist")
     try:
         conn = sqlite3.connect(url.target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        conn.create_function("jobctl_lower", 1, _lower, deterministic=True)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
     except sqlite3.Error as exc:
         raise DatabaseError(f"cannot open {url.redacted}: {exc}") from None
     return conn
-
-
-def _lower(value: object) -> str | None:
-    """Python's lowercasing for queries that must match what the monitor matches in Python."""
-    return None if value is None else str(value).lower()
 
 
 def split_script(sql: str) -> list[str]:

@@ -33,6 +33,8 @@ FAILURES_LIMIT = 200
 """Most recent failures read per refresh (the Failures panel says when there are more)."""
 CLAIMED_LIMIT = 200
 """Oldest claimed executions read per refresh."""
+MATCH_PAGE = 10_000
+"""Failed jobs read per query when `R` / `D` look for every failure matching a filter."""
 PID_REUSE_SLACK_S = 120.0
 """A local process created this long after its row says it started is another program (a reused pid)."""
 
@@ -425,12 +427,19 @@ class DatabaseSource:
 
 
 def _matching_failures(store: Store, flt: Filter) -> list[int]:
-    """Every failure matching a filter, in one query: the database applies `failure_matches`'s test."""
-    terms: dict[str, list[str]] = {"queue": [], "class": [], "error": [], "": []}
-    for name, value in flt.terms:
-        terms[name].append(value)
-    return admin.failed_matching(store, queue=terms["queue"], class_path=terms["class"], error=terms["error"],
-                                 text=terms[""])
+    """Every failure matching a filter, read in light pages (id, queue, class, last error) and matched
+    with `failure_matches` itself: the database's lower() is not Python's, so it cannot do the test."""
+    ids: list[int] = []
+    after = 0
+    while True:
+        page = admin.failed_for_matching(store, after=after, limit=MATCH_PAGE)
+        for r in page:
+            row = FailureRow(r["id"], r["class"], r["queue"], r["error_class"], r["error_message"], 0, None)
+            if failure_matches(flt, row):
+                ids.append(row.id)
+        if len(page) < MATCH_PAGE:
+            return ids
+        after = page[-1]["id"]
 
 
 class FakeSource:

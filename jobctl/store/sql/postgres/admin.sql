@@ -66,23 +66,17 @@ WHERE state = ANY(%(states)s::text[]) AND (%(queue)s::text IS NULL OR queue = %(
        OR COALESCE(finished_at, enqueued_at) < now() - %(older_than)s::float8 * interval '1 second')
 ORDER BY id;
 
--- name: failed_matching
--- Ids of the failed jobs matching the monitor's filter: every term (lowercased) is a substring of
--- the job's queue, class, last error (`Class: message`) or, for free text, of "id queue class error".
-SELECT j.id FROM jobctl_jobs AS j
+-- name: failed_for_matching
+-- A page of failed jobs (oldest first, after an id) with what the monitor's filter reads: queue,
+-- class and the last error as `Class: message`. The filter itself runs in Python (str.lower).
+SELECT j.id, j.queue, j.class, last.error_class, last.error_message FROM jobctl_jobs AS j
 LEFT JOIN LATERAL (
-    SELECT e.class || CASE WHEN e.message <> '' THEN ': ' || e.message ELSE '' END AS error
+    SELECT e.class AS error_class, e.message AS error_message
     FROM jobctl_errors AS e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1
 ) AS last ON true
-WHERE j.state = 'failed'
-  AND NOT EXISTS (SELECT 1 FROM unnest(%(queue_terms)s::text[]) AS t WHERE strpos(lower(j.queue), t) = 0)
-  AND NOT EXISTS (SELECT 1 FROM unnest(%(class_terms)s::text[]) AS t WHERE strpos(lower(j.class), t) = 0)
-  AND NOT EXISTS (SELECT 1 FROM unnest(%(error_terms)s::text[]) AS t
-                  WHERE strpos(lower(COALESCE(last.error, '')), t) = 0)
-  AND NOT EXISTS (SELECT 1 FROM unnest(%(free_terms)s::text[]) AS t
-                  WHERE strpos(lower(concat_ws(' ', j.id::text, NULLIF(j.queue, ''), NULLIF(j.class, ''),
-                                               NULLIF(last.error, ''))), t) = 0)
-ORDER BY j.id;
+WHERE j.state = 'failed' AND j.id > %(after)s::bigint
+ORDER BY j.id
+LIMIT %(limit)s::integer;
 
 -- name: retry_failed
 -- Failed jobs back to ready with a fresh retry budget; one whose key another active job holds is left.

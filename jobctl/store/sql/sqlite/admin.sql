@@ -65,26 +65,16 @@ WHERE state IN (SELECT value FROM json_each(:states)) AND (:queue IS NULL OR que
   AND (:older_than IS NULL OR COALESCE(finished_at, enqueued_at) < :now - :older_than)
 ORDER BY id;
 
--- name: failed_matching
--- Ids of the failed jobs matching the monitor's filter: every term (lowercased) is a substring of
--- the job's queue, class, last error (`Class: message`) or, for free text, of "id queue class error".
--- jobctl_lower is Python's str.lower (SQLite's lower() folds ASCII only).
-WITH f AS (
-    SELECT j.id, j.queue, j.class,
-           (SELECT e.class || CASE WHEN e.message <> '' THEN ': ' || e.message ELSE '' END
-            FROM jobctl_errors AS e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1) AS error
-    FROM jobctl_jobs AS j WHERE j.state = 'failed'
-)
-SELECT id FROM f
-WHERE NOT EXISTS (SELECT 1 FROM json_each(:queue_terms) AS t WHERE instr(jobctl_lower(f.queue), t.value) = 0)
-  AND NOT EXISTS (SELECT 1 FROM json_each(:class_terms) AS t WHERE instr(jobctl_lower(f.class), t.value) = 0)
-  AND NOT EXISTS (SELECT 1 FROM json_each(:error_terms) AS t
-                  WHERE instr(jobctl_lower(COALESCE(f.error, '')), t.value) = 0)
-  AND NOT EXISTS (SELECT 1 FROM json_each(:free_terms) AS t
-                  WHERE instr(jobctl_lower(CAST(f.id AS TEXT) || COALESCE(' ' || NULLIF(f.queue, ''), '')
-                                           || COALESCE(' ' || NULLIF(f.class, ''), '')
-                                           || COALESCE(' ' || NULLIF(f.error, ''), '')), t.value) = 0)
-ORDER BY id;
+-- name: failed_for_matching
+-- A page of failed jobs (oldest first, after an id) with what the monitor's filter reads: queue,
+-- class and the last error as `Class: message`. The filter itself runs in Python (str.lower).
+SELECT j.id, j.queue, j.class,
+       (SELECT e.class FROM jobctl_errors AS e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1) AS error_class,
+       (SELECT e.message FROM jobctl_errors AS e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1) AS error_message
+FROM jobctl_jobs AS j
+WHERE j.state = 'failed' AND j.id > :after
+ORDER BY j.id
+LIMIT :limit;
 
 -- name: retry_failed
 -- Failed jobs back to ready with a fresh retry budget; one whose key another active job holds is left.
