@@ -164,9 +164,11 @@ class PostgresStore(Store):
 
     def insert_jobs(self, ready: Sequence[ReadyRow], other: Sequence[NewJob], conn: Any = None) -> int:
         with self._conn_for(conn) as c:
-            if conn is None:
+            if conn is None and other:
                 with c.transaction():
                     return self._insert_jobs(c, ready, other)
+            # On our own autocommit connection a lone COPY is a transaction by itself (no BEGIN and
+            # COMMIT round trips); its notification goes out after it, when the jobs are visible.
             return self._insert_jobs(c, ready, other)
 
     def _insert_jobs(self, c: psycopg.Connection[Any], ready: Sequence[ReadyRow], other: Sequence[NewJob]) -> int:
