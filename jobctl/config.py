@@ -99,7 +99,7 @@ class WorkerConfig:
     fallback_polling_interval: float = 5.0
     """Seconds between polls on PostgreSQL while LISTEN is healthy."""
     prefetch: int | None = None
-    """Jobs claimed beyond the idle threads; None is adaptive (up to 500)."""
+    """Jobs claimed beyond the idle threads; None is adaptive (about 0.2 s of work per thread, up to 4,000)."""
     max_memory_mb: int | None = None
     """Recycle a process gracefully once its memory exceeds this; None never."""
     max_jobs_per_process: int | None = None

@@ -24,9 +24,11 @@ from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.runtime.progress import ProgressReporter
 from jobctl.store.base import ClaimedJob, Selector, Store
 
-MAX_PREFETCH = 500
-# Adaptive prefetch keeps about this many seconds of work in hand per thread.
+# Adaptive prefetch keeps about this many seconds of work in hand per thread, up to MAX_PREFETCH
+# jobs: the cap binds only for jobs shorter than ~0.15 ms, where bigger claims mean fewer
+# statements per job (50,000 no-op jobs, 2 processes: 48k/s with a cap of 500, 58k/s with 4,000).
 PREFETCH_HORIZON_S = 0.2
+MAX_PREFETCH = 4000
 FLUSH_AFTER_S = 0.05
 FLUSH_AT = 500
 HINT_RESET_S = 1.0
