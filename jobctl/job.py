@@ -16,7 +16,7 @@ from jobctl import arguments, db
 from jobctl.current import current
 from jobctl.errors import JobClassError, JobNotFound
 from jobctl.info import JobInfo
-from jobctl.store.base import Limit, NewJob, ReadyRow
+from jobctl.store.base import Limit, NewJob, ReadyJobs
 
 Wait = float | int | str | Callable[[int], float]
 
@@ -340,31 +340,47 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
     Every job's arguments are serialised before anything is written, so a bad one changes nothing.
     Jobs ready now without a key or limit are written first, then the others (each in list order).
     """
-    ready: list[ReadyRow] = []  # ready now, no key, no limit: the backend's bulk path (COPY)
+    ready = ReadyJobs()  # ready now, no key, no limit: the backend's bulk path (COPY)
     other: list[NewJob] = []
-    # Per class: its path, or None when its jobs go through to_new_job (a limit, or an override).
-    class_paths: dict[type, str | None] = {}
+    # Per class: its kind's index in ready.kinds, or None when its jobs go through to_new_job (a
+    # limit, or an override); jobs with options find their kind by value.
+    class_kind: dict[type, int | None] = {}
+    kind_index: dict[tuple[str, str, int], int] = {}
+    add_kind, add_arguments = ready.kind.append, ready.arguments.append
     dump = arguments.dump_arguments
     for job in jobs:
         cls = type(job)
-        if cls in class_paths:
-            path = class_paths[cls]
+        if cls in class_kind:
+            kind = class_kind[cls]
         else:
             if not isinstance(job, Job):
                 raise TypeError(f"perform_all_later expects Job instances, got {job!r}")
             direct = cls.limits_concurrency is None and cls.to_new_job is Job.to_new_job
-            path = class_paths[cls] = job_class_path(cls) if direct else None
-        if path is None or job._options:
+            kind = class_kind[cls] = _kind_of(ready, kind_index, cls.queue, job_class_path(cls), cls.priority) \
+                if direct else None
+        if kind is None or job._options:
             row = job.to_new_job()
             if row.plain:
-                ready.append((row.queue, row.class_path, row.priority, row.arguments))
+                add_kind(_kind_of(ready, kind_index, row.queue, row.class_path, row.priority))
+                add_arguments(row.arguments)
             else:
                 other.append(row)
         else:
-            ready.append((cls.queue, path, cls.priority, dump(job._args, job._kwargs)))
+            add_kind(kind)
+            add_arguments(dump(job._args, job._kwargs))
     if not ready and not other:
         return 0
     return db.get_store().insert_jobs(ready, other, db.current_connection())
+
+
+def _kind_of(ready: ReadyJobs, index: dict[tuple[str, str, int], int], queue: str, path: str, priority: int) -> int:
+    """The index of (queue, path, priority) in `ready.kinds`, added when new."""
+    key = (queue, path, priority)
+    found = index.get(key)
+    if found is None:
+        found = index[key] = len(ready.kinds)
+        ready.kinds.append(key)
+    return found
 
 
 def count(state: str | None = None, queue: str | None = None) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from jobctl.urls import DatabaseURL
@@ -30,9 +30,29 @@ class Limit:
         return f"concurrency limit reached: {self.to} of {self.key!r} already running or ready"
 
 
-ReadyRow = tuple[str, str, int, str]
-"""A job ready now, with no key, wait or limit, as the bulk path takes it: (queue, class path, priority,
-serialised arguments). A plain tuple: a bulk enqueue makes one per job."""
+@dataclass
+class ReadyJobs:
+    """Jobs ready now, with no key, wait or limit, as the bulk path takes them, in order: job `i` is of
+    kind `kinds[kind[i]]` = (queue, class path, priority) with serialised arguments `arguments[i]`.
+
+    Parallel lists rather than an object or tuple per job: a bulk enqueue then allocates no container
+    per job, and so sets off no garbage collections (which doubled the cost of building its rows).
+    """
+
+    kinds: list[tuple[str, str, int]] = field(default_factory=list)
+    """Each distinct (queue, class path, priority)."""
+    kind: list[int] = field(default_factory=list)
+    """Per job, its index in `kinds`."""
+    arguments: list[str] = field(default_factory=list)
+    """Per job, its serialised arguments (JSON text)."""
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def rows(self) -> Iterator[tuple[str, str, int, str]]:
+        """(queue, class path, priority, arguments) per job, in order."""
+        kinds = self.kinds
+        return ((*kinds[k], a) for k, a in zip(self.kind, self.arguments, strict=True))
 
 
 @dataclass(frozen=True)
@@ -99,7 +119,7 @@ class Store(abc.ABC):
         """Insert one job (or find the active one holding its key)."""
 
     @abc.abstractmethod
-    def insert_jobs(self, ready: Sequence[ReadyRow], other: Sequence[NewJob], conn: Any = None) -> int:
+    def insert_jobs(self, ready: ReadyJobs, other: Sequence[NewJob], conn: Any = None) -> int:
         """Insert many jobs in one transaction and as few round trips as the backend allows: `ready` ones
         by the backend's bulk path, then the `other` ones; return how many were created."""
 

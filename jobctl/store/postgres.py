@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from jobctl.errors import DatabaseError
 from jobctl.store import queries
-from jobctl.store.base import Inserted, Listener, NewJob, ReadyRow, RuntimeSession, Store
+from jobctl.store.base import Inserted, Listener, NewJob, ReadyJobs, RuntimeSession, Store
 from jobctl.urls import DatabaseURL, scrub
 
 CONNECT_TIMEOUT = 5
@@ -162,7 +162,7 @@ class PostgresStore(Store):
                 return Inserted(found[0], found[1], False)
         raise DatabaseError(f"could not insert a job with key {job.key!r}: the key kept changing hands")
 
-    def insert_jobs(self, ready: Sequence[ReadyRow], other: Sequence[NewJob], conn: Any = None) -> int:
+    def insert_jobs(self, ready: ReadyJobs, other: Sequence[NewJob], conn: Any = None) -> int:
         with self._conn_for(conn) as c:
             if conn is None and other:
                 with c.transaction():
@@ -171,24 +171,20 @@ class PostgresStore(Store):
             # COMMIT round trips); its notification goes out after it, when the jobs are visible.
             return self._insert_jobs(c, ready, other)
 
-    def _insert_jobs(self, c: psycopg.Connection[Any], ready: Sequence[ReadyRow], other: Sequence[NewJob]) -> int:
+    def _insert_jobs(self, c: psycopg.Connection[Any], ready: ReadyJobs, other: Sequence[NewJob]) -> int:
         created = 0
         if ready:
             # COPY's text format written by hand, a chunk at a time: the server stores one chunk while
             # the next is formatted (write_row's per-value dumping costs more than the rest of the path).
-            prefixes: dict[tuple[str, str, int], str] = {}
+            prefixes = [f"{_copy_text(q)}\t{_copy_text(p)}\t{priority}\tready\t" for q, p, priority in ready.kinds]
+            kind, args = ready.kind, ready.arguments
             with c.cursor() as cur, cur.copy(Q["copy_jobs"]) as copy:
-                for start in range(0, len(ready), COPY_CHUNK):
-                    lines = []
-                    for queue, path, priority, args in ready[start:start + COPY_CHUNK]:
-                        prefix = prefixes.get((queue, path, priority))
-                        if prefix is None:
-                            prefix = prefixes[queue, path, priority] = \
-                                f"{_copy_text(queue)}\t{_copy_text(path)}\t{priority}\tready\t"
-                        lines.append(f"{prefix}{_copy_text(args)}\n")
-                    copy.write("".join(lines))
+                for start in range(0, len(kind), COPY_CHUNK):
+                    end = start + COPY_CHUNK
+                    copy.write("".join([f"{prefixes[k]}{_copy_text(a)}\n"
+                                        for k, a in zip(kind[start:end], args[start:end], strict=True)]))
             created += len(ready)
-            c.execute(Q["notify_queues"], {"queues": sorted({q for q, _, _, _ in ready})})
+            c.execute(Q["notify_queues"], {"queues": sorted({q for q, _, _ in ready.kinds})})
         limited = [j for j in other if j.limit is not None]
         other = [j for j in other if j.limit is None]
         for j in limited:

@@ -15,7 +15,7 @@ from typing import Any
 
 from jobctl.errors import DatabaseError, SchemaOutdated
 from jobctl.store import queries
-from jobctl.store.base import Inserted, NewJob, ReadyRow, RuntimeSession, Store
+from jobctl.store.base import Inserted, NewJob, ReadyJobs, RuntimeSession, Store
 from jobctl.urls import DatabaseURL
 
 BUSY_TIMEOUT_S = 5.0
@@ -240,7 +240,7 @@ class SqliteStore(Store):
             raise DatabaseError(f"job with key {job.key!r} conflicted but no active job holds the key")
         return Inserted(found[0], found[1], False)
 
-    def insert_jobs(self, ready: Sequence[ReadyRow], other: Sequence[NewJob], conn: Any = None) -> int:
+    def insert_jobs(self, ready: ReadyJobs, other: Sequence[NewJob], conn: Any = None) -> int:
         now = time.time()
         # executemany cannot return rows: the same statement without its RETURNING clause.
         insert = Q["insert_job"].rsplit("RETURNING", 1)[0]
@@ -249,7 +249,7 @@ class SqliteStore(Store):
 
         def insert_all(c: sqlite3.Connection) -> int:
             before = c.total_changes
-            c.executemany(Q["insert_ready"], [(*row, now) for row in ready])
+            c.executemany(Q["insert_ready"], ((*row, now) for row in ready.rows()))
             c.executemany(insert, (self._params(j, now) for j in plain))
             created = c.total_changes - before
             return created + sum(self._insert_one(c, j).created for j in limited)
