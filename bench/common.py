@@ -55,6 +55,7 @@ class Settings:
     big: bool
     big_n: int
     retained_pairs: int    # interleaved (none retained, 1M retained) drain pairs
+    retained_n: int        # jobs drained in each of those drains
     pgss: bool             # pg_stat_statements on the cluster, top statements of each jobctl drain reported
     only: frozenset[str]   # run only these trials (BENCH_ONLY=jobctl_pg,latency,...); empty = all
 
@@ -84,6 +85,7 @@ class Settings:
             big=os.environ.get("BENCH_BIG", "") not in ("", "0"),
             big_n=_int("BENCH_BIG_N", 1_000_000),
             retained_pairs=_int("BENCH_RETAINED_PAIRS", 3),
+            retained_n=_int("BENCH_RETAINED_N", 200_000),
             pgss=os.environ.get("BENCH_PGSS", "") not in ("", "0"),
             only=only,
         )

@@ -166,9 +166,9 @@ def render(records: Records, s: Settings, *, elapsed: float, server_version: str
         row(f"sustained drain of a {s.big_n:,}-job backlog, jobs/s", v("big_backlog", "drain_db_per_s"),
             "≥ 40,000", lambda m: m >= 40_000)
         kept = ratio(records, ("big_retained", "drain_db_per_s"), ("big_none_retained", "drain_db_per_s"), mf)
-        row(f"drain of {s.n:,} with {s.big_n:,}+ finished retained, jobs/s ({s.retained_pairs} pairs)",
+        row(f"drain of {s.retained_n:,} with {s.big_n:,}+ finished retained, jobs/s ({s.retained_pairs} pairs)",
             v("big_retained", "drain_db_per_s"), "", None)
-        row(f"drain of {s.n:,} with none retained (each just before its pair), jobs/s",
+        row(f"drain of {s.retained_n:,} with none retained (each just before its pair), jobs/s",
             v("big_none_retained", "drain_db_per_s"), "", None)
         w(f"| … retained ÷ none | {fmt_ratio(kept, 2)} | ≥ 0.90× | "
           f"{'–' if not kept else ('yes' if (median(kept) or 0) >= 0.9 else '**no**')} |")
