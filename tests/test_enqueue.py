@@ -263,6 +263,18 @@ def test_bulk_enqueue_is_much_faster_than_single(backend: str) -> None:
     assert bulk_rate >= 3 * single_rate, (backend, single_rate, bulk_rate)
 
 
+def test_a_failed_wake_up_does_not_fail_a_committed_bulk_enqueue(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On jobctl's own connection the COPY commits by itself; the NOTIFY after it is best effort."""
+    from jobctl.store import postgres
+
+    if backend != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's")
+    monkeypatch.setitem(postgres.Q, "notify_queues", "SELECT no_such_function()")
+    assert jobctl.perform_all_later([Echo(1), Echo(2)]) == 2
+    assert jobctl.count(state="ready") == 2
+    assert Echo.perform_later(3).state == "ready"  # the connection still works
+
+
 def test_bulk_enqueue_keeps_awkward_text_intact() -> None:
     awkward = ["tab\there", "back\\slash", "new\nline", "cr\rx", 'quote"s', "ünï\\tcode", "\\N"]
     assert jobctl.perform_all_later([Echo(text, key=text) for text in awkward]) == len(awkward)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -164,27 +164,25 @@ class PostgresStore(Store):
 
     def insert_jobs(self, ready: ReadyJobs, other: Sequence[NewJob], conn: Any = None) -> int:
         with self._conn_for(conn) as c:
-            if conn is None and other:
+            if conn is not None:
+                return self._insert_jobs(c, ready, other)
+            if other:
                 with c.transaction():
                     return self._insert_jobs(c, ready, other)
             # On our own autocommit connection a lone COPY is a transaction by itself (no BEGIN and
-            # COMMIT round trips); its notification goes out after it, when the jobs are visible.
-            return self._insert_jobs(c, ready, other)
+            # COMMIT round trips). Its notification follows once the jobs are visible, and may fail
+            # without failing the call: the jobs are in, and the workers' fallback poll finds them.
+            self._copy_ready(c, ready)
+            with suppress(psycopg.Error):
+                self._notify_ready(c, ready)
+            return len(ready)
 
     def _insert_jobs(self, c: psycopg.Connection[Any], ready: ReadyJobs, other: Sequence[NewJob]) -> int:
         created = 0
         if ready:
-            # COPY's text format written by hand, a chunk at a time: the server stores one chunk while
-            # the next is formatted (write_row's per-value dumping costs more than the rest of the path).
-            prefixes = [f"{_copy_text(q)}\t{_copy_text(p)}\t{priority}\tready\t" for q, p, priority in ready.kinds]
-            kind, args = ready.kind, ready.arguments
-            with c.cursor() as cur, cur.copy(Q["copy_jobs"]) as copy:
-                for start in range(0, len(kind), COPY_CHUNK):
-                    end = start + COPY_CHUNK
-                    copy.write("".join([f"{prefixes[k]}{_copy_text(a)}\n"
-                                        for k, a in zip(kind[start:end], args[start:end], strict=True)]))
+            self._copy_ready(c, ready)
+            self._notify_ready(c, ready)
             created += len(ready)
-            c.execute(Q["notify_queues"], {"queues": sorted({q for q, _, _ in ready.kinds})})
         limited = [j for j in other if j.limit is not None]
         other = [j for j in other if j.limit is None]
         for j in limited:
@@ -201,6 +199,22 @@ class PostgresStore(Store):
             }).fetchone()
             created += int(row[0]) if row else 0
         return created
+
+    @staticmethod
+    def _copy_ready(c: psycopg.Connection[Any], ready: ReadyJobs) -> None:
+        # COPY's text format written by hand, a chunk at a time: the server stores one chunk while
+        # the next is formatted (write_row's per-value dumping costs more than the rest of the path).
+        prefixes = [f"{_copy_text(q)}\t{_copy_text(p)}\t{priority}\tready\t" for q, p, priority in ready.kinds]
+        kind, args = ready.kind, ready.arguments
+        with c.cursor() as cur, cur.copy(Q["copy_jobs"]) as copy:
+            for start in range(0, len(kind), COPY_CHUNK):
+                end = start + COPY_CHUNK
+                copy.write("".join([f"{prefixes[k]}{_copy_text(a)}\n"
+                                    for k, a in zip(kind[start:end], args[start:end], strict=True)]))
+
+    @staticmethod
+    def _notify_ready(c: psycopg.Connection[Any], ready: ReadyJobs) -> None:
+        c.execute(Q["notify_queues"], {"queues": sorted({q for q, _, _ in ready.kinds})})
 
     # -- inspection -----------------------------------------------------------------------
 
