@@ -184,8 +184,8 @@ def match(store: Store, *, states: Sequence[str], queue: str | None = None, clas
 
 
 def failed_for_matching(store: Store, *, after: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
-    """A page of failed jobs, oldest first after id `after`: id, queue, class, error_class and
-    error_message of the last error (None without one). Light rows for filtering in Python."""
+    """A page of failed jobs, oldest first after id `after`: id, queue, class, attempts, finished_at,
+    and error_class and error_message of the last error (None without one). Light rows: no traceback."""
     return store.run("failed_for_matching", {"after": after, "limit": limit})
 
 

@@ -427,14 +427,15 @@ class DatabaseSource:
 
 
 def _matching_failures(store: Store, flt: Filter) -> list[int]:
-    """Every failure matching a filter, read in light pages (id, queue, class, last error) and matched
-    with `failure_matches` itself: the database's lower() is not Python's, so it cannot do the test."""
+    """Every failure matching a filter, read as the panel's rows in pages and matched with
+    `failure_matches` itself: the database's lower() is not Python's, so it cannot do the test."""
     ids: list[int] = []
     after = 0
     while True:
         page = admin.failed_for_matching(store, after=after, limit=MATCH_PAGE)
         for r in page:
-            row = FailureRow(r["id"], r["class"], r["queue"], r["error_class"], r["error_message"], 0, None)
+            row = FailureRow(r["id"], r["class"], r["queue"], r["error_class"], r["error_message"], r["attempts"],
+                             r["finished_at"])
             if failure_matches(flt, row):
                 ids.append(row.id)
         if len(page) < MATCH_PAGE:

@@ -67,9 +67,10 @@ WHERE state = ANY(%(states)s::text[]) AND (%(queue)s::text IS NULL OR queue = %(
 ORDER BY id;
 
 -- name: failed_for_matching
--- A page of failed jobs (oldest first, after an id) with what the monitor's filter reads: queue,
--- class and the last error as `Class: message`. The filter itself runs in Python (str.lower).
-SELECT j.id, j.queue, j.class, last.error_class, last.error_message FROM jobctl_jobs AS j
+-- A page of failed jobs (oldest first, after an id) as the Failures panel's rows: queue, class,
+-- attempts, when it failed and its last error. The monitor's filter runs on them in Python (str.lower).
+SELECT j.id, j.queue, j.class, j.attempts, j.finished_at, last.error_class, last.error_message
+FROM jobctl_jobs AS j
 LEFT JOIN LATERAL (
     SELECT e.class AS error_class, e.message AS error_message
     FROM jobctl_errors AS e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1

@@ -66,9 +66,9 @@ WHERE state IN (SELECT value FROM json_each(:states)) AND (:queue IS NULL OR que
 ORDER BY id;
 
 -- name: failed_for_matching
--- A page of failed jobs (oldest first, after an id) with what the monitor's filter reads: queue,
--- class and the last error as `Class: message`. The filter itself runs in Python (str.lower).
-SELECT j.id, j.queue, j.class,
+-- A page of failed jobs (oldest first, after an id) as the Failures panel's rows: queue, class,
+-- attempts, when it failed and its last error. The monitor's filter runs on them in Python (str.lower).
+SELECT j.id, j.queue, j.class, j.attempts, j.finished_at,
        (SELECT e.class FROM jobctl_errors AS e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1) AS error_class,
        (SELECT e.message FROM jobctl_errors AS e WHERE e.job_id = j.id ORDER BY e.id DESC LIMIT 1) AS error_message
 FROM jobctl_jobs AS j
