@@ -368,13 +368,13 @@ def idle_and_latency(url: str, admin_url: str, dbname: str, *, idle_s: float, co
             # Pickup latency: one job at a time, spaced, to an idle worker.
             jobctl.configure(database_url=url)
             after: dict[int, float] = {}
-            sent_at: dict[int, float] = {}
+            enqueue_ms: list[float] = []  # each perform_later call alone
             try:
                 for _ in range(count):
                     sent = time.time()
                     handle = Stamp.perform_later(sent, str(stamps))
                     after[handle.id] = time.time()
-                    sent_at[handle.id] = sent
+                    enqueue_ms.append((after[handle.id] - sent) * 1000)
                     time.sleep(gap_s)
             finally:
                 jobctl.configure()
@@ -400,7 +400,6 @@ def idle_and_latency(url: str, admin_url: str, dbname: str, *, idle_s: float, co
         admin.close()
     from_call: list[float] = []
     from_commit: list[float] = []
-    enqueue_ms = [(after[job_id] - sent) * 1000 for job_id, sent in sent_at.items()]
     for line in lines:
         job_id, sent, started = line.split()
         from_call.append((float(started) - float(sent)) * 1000)
