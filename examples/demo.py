@@ -25,7 +25,8 @@ if str(ROOT) not in sys.path:  # run as a script: make `examples` importable
     sys.path.insert(0, str(ROOT))
 
 import jobctl  # noqa: E402
-import jobctl.db  # noqa: E402
+import jobctl.database  # noqa: E402
+import jobctl.store  # noqa: E402
 from examples.app import db  # noqa: E402
 from examples.app.jobs import CalculateMetricsJob, DeliverBundledNotificationsJob, NotifyRecipientsJob  # noqa: E402
 from examples.app.models import Comment, Entity, Export, Notification, User, Webhook  # noqa: E402
@@ -79,7 +80,7 @@ def database_url(given: str | None) -> str:
 def prepare(url: str) -> list[str]:
     """Point jobctl (and so the app) at `url`, migrate jobctl's schema, create the app's tables."""
     jobctl.configure(database_url=url)
-    store = jobctl.db.open_store(jobctl.db.resolve_url())
+    store = jobctl.store.open_store(jobctl.database.resolve_url())
     try:
         applied = store.migrate()
     finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jobctl.arguments import register_locator
 from jobctl.current import current
-from jobctl.db import configure, using
+from jobctl.database import configure, using
 from jobctl.errors import (
     ConfigError,
     DatabaseError,
@@ -18,7 +18,6 @@ from jobctl.errors import (
     SchemaOutdated,
     SerializationError,
 )
-from jobctl.info import ErrorInfo, JobInfo, Progress
 from jobctl.job import (
     ConcurrencyLimit,
     ConfiguredJob,
@@ -30,6 +29,7 @@ from jobctl.job import (
     perform_all_later,
 )
 from jobctl.later import later
+from jobctl.records import ErrorInfo, JobInfo, Progress
 
 __version__ = "0.1.0"
 

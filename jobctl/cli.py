@@ -11,6 +11,7 @@ import typer
 
 from jobctl import __version__
 from jobctl.commands import change, inspect, top
+from jobctl.commands import db as db_cmd
 from jobctl.commands import enqueue as enqueue_cmd
 from jobctl.commands import generate as generate_cmd
 from jobctl.commands import start as start_cmd
@@ -25,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(enqueue_cmd.db_app, name="db")
+app.add_typer(db_cmd.db_app, name="db")
 app.command("start")(start_cmd.start)
 app.command("stats")(inspect.stats)
 app.command("jobs")(inspect.jobs)

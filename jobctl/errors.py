@@ -21,6 +21,12 @@ class UsageError(JobctlError):
     exit_code = 2
 
 
+class Refused(JobctlError):
+    """A bulk change was not confirmed (or could not be asked about: no terminal, no --yes)."""
+
+    exit_code = 1
+
+
 class JobNotFound(JobctlError):
     """An ID names no job."""
 

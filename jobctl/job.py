@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from jobctl import arguments, db
+from jobctl import arguments, database
 from jobctl.current import current
 from jobctl.errors import JobClassError, JobNotFound
-from jobctl.info import JobInfo
-from jobctl.store.base import Limit, NewJob, ReadyJobs
+from jobctl.records import STATES, JobInfo, Limit, NewJob, ReadyJobs
 
 Wait = float | int | str | Callable[[int], float]
 
@@ -144,7 +143,7 @@ class JobHandle:
     def state(self) -> str:
         """The job's state now (through the caller's connection when enqueued inside `using`)."""
         conn = self._conn if self._conn is not None and not _closed(self._conn) else None
-        state = db.get_store().job_state(self.id, conn)
+        state = database.get_store().job_state(self.id, conn)
         if state is None:
             raise JobNotFound(f"job {self.id} does not exist")
         return state
@@ -301,8 +300,8 @@ class Job:
     def enqueue(self) -> JobHandle:
         """Insert this job instance; see `perform_later`."""
         row = self.to_new_job()
-        conn = db.current_connection()
-        inserted = db.get_store().insert_job(row, conn)
+        conn = database.current_connection()
+        inserted = database.get_store().insert_job(row, conn)
         self.job_id = inserted.id
         return JobHandle(inserted.id, inserted.created, conn)
 
@@ -370,7 +369,7 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
             add_arguments(dump(job._args, job._kwargs))
     if not ready and not other:
         return 0
-    return db.get_store().insert_jobs(ready, other, db.current_connection())
+    return database.get_store().insert_jobs(ready, other, database.current_connection())
 
 
 def _kind_of(ready: ReadyJobs, index: dict[tuple[str, str, int], int], queue: str, path: str, priority: int) -> int:
@@ -385,18 +384,14 @@ def _kind_of(ready: ReadyJobs, index: dict[tuple[str, str, int], int], queue: st
 
 def count(state: str | None = None, queue: str | None = None) -> int:
     """How many jobs, optionally of one state and/or queue (the seed's "check queue")."""
-    from jobctl.info import STATES
-
     if state is not None and state not in STATES:
         raise ValueError(f"state={state!r} (expected one of {', '.join(STATES)})")
-    return db.get_store().count(state, queue)
+    return database.get_store().count(state, queue)
 
 
 def get_job(job_id: int) -> JobInfo:
     """A frozen `JobInfo`; raises `JobNotFound` for an unknown id."""
-    from jobctl.admin import get_jobs
-
-    found = get_jobs(db.get_store(), [job_id], db.current_connection())
+    found = database.get_store().get_jobs([job_id], database.current_connection())
     if not found:
         raise JobNotFound(f"job {job_id} does not exist")
     return found[0]

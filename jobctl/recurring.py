@@ -20,8 +20,8 @@ from jobctl.arguments import dump_arguments, import_path
 from jobctl.config import _At, load_yaml_sections, locate
 from jobctl.errors import ConfigError, JobClassError, SerializationError
 from jobctl.job import Job, load_job_class
+from jobctl.records import RecurringRow
 from jobctl.schedule import Schedule, parse_schedule
-from jobctl.store.base import RecurringRow
 
 __all__ = [
     "DEFAULT_RECURRING_PATH",

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 import jobctl
-from jobctl import admin, arguments, db, urls
-from jobctl.info import JobInfo
+from jobctl import arguments, database
 from jobctl.job import Job, job_class_path
-from jobctl.store.base import Selector, Store
+from jobctl.records import JobInfo, Selector
+from jobctl.store import Store, scratch_database
 
 __all__ = ["TestQueue", "assert_enqueued", "enqueued_jobs", "jobctl_queue", "perform_enqueued_jobs"]
 
@@ -46,11 +44,11 @@ class TestQueue:
     @property
     def store(self) -> Store:
         """The store behind the queue."""
-        return db.get_store()
+        return database.get_store()
 
     def enqueued_jobs(self, job_class: type[Job] | None = None, *, queue: str | None = None) -> list[JobInfo]:
         """Jobs enqueued and not yet run (scheduled, ready or blocked), oldest first."""
-        found = admin.job_infos(self.store, self.store.run("enqueued_jobs"))
+        found = self.store.waiting_jobs()
         path = job_class_path(job_class) if job_class is not None else None
         return [j for j in found if (path is None or j.class_path == path) and (queue is None or j.queue == queue)]
 
@@ -60,34 +58,25 @@ class TestQueue:
         The real rules apply: retry_on retries (its waits skipped), discard_on discards, and a job
         that ends failed re-raises its exception here.
         """
-        from jobctl.runtime.execution import Executor
+        from jobctl.runtime.execution import Executor, record_outcome
 
         executor = Executor()
         session = self.store.session()
         runs = 0
         try:
             for _ in range(MAX_ROUNDS):
-                self.store.run("make_scheduled_due")
+                self.store.make_scheduled_due()
                 session.dispatch_due(10_000)
                 session.unblock_all()
                 claimed = session.claim(Selector("any"), 100, token=1, process_id=0)
                 if not claimed:
                     return runs
                 for job in claimed:
-                    executions = job.attempts - job.attempts_base + 1
-                    outcome = executor.run(job, executions=executions)
+                    outcome = executor.run(job, executions=job.executions)
                     runs += 1
-                    if outcome.state == "finished":
-                        session.finish([job.id], token=1, process_id=0)
-                    elif outcome.state == "retry":
-                        assert outcome.error is not None
-                        session.retry(job.id, token=1, process_id=0, delay=0, queue=outcome.retry_queue,
-                                      priority=outcome.retry_priority, error=outcome.error)
-                    else:
-                        assert outcome.error is not None
-                        session.end(job.id, token=1, process_id=0, state=outcome.state, error=outcome.error)
-                        if outcome.state == "failed" and outcome.exception is not None:
-                            raise outcome.exception
+                    record_outcome(session, job, outcome, token=1, process_id=0, delay=0)
+                    if outcome.state == "failed" and outcome.exception is not None:
+                        raise outcome.exception
             raise RuntimeError(f"perform_enqueued_jobs: jobs still enqueued after {MAX_ROUNDS} rounds "
                                "(a job that enqueues itself forever, or unlimited retries?)")
         finally:
@@ -132,36 +121,16 @@ def assert_enqueued(job_class: type[Job], *, args: Sequence[Any] | None = None,
     return matching
 
 
-def _fresh_url(tmp_path: Path) -> tuple[str, Any]:
-    server = os.environ.get("JOBCTL_TEST_DATABASE_URL")
-    if not server:
-        return f"sqlite:///{tmp_path / 'jobctl-test.sqlite3'}", None
-    import psycopg
-
-    schema = f"jobctl_test_{uuid.uuid4().hex[:12]}"
-    target = urls.parse(server).target
-    with psycopg.connect(target, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in server else "?"
-    return f"{server}{sep}options={quote(f'-csearch_path={schema}')}", (target, schema)
-
-
 @pytest.fixture
 def jobctl_queue(tmp_path: Path) -> Iterator[TestQueue]:
     """An isolated jobctl queue for this test; every enqueue in the test goes to it."""
     global _current
-    url, cleanup = _fresh_url(tmp_path)
-    jobctl.configure(database_url=url)
-    db.get_store().migrate()
-    _current = TestQueue(url)
-    try:
-        yield _current
-    finally:
-        _current = None
-        jobctl.configure(database_url=None)
-        if cleanup is not None:
-            import psycopg
-
-            target, schema = cleanup
-            with psycopg.connect(target, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with scratch_database(os.environ.get("JOBCTL_TEST_DATABASE_URL"), tmp_path) as url:
+        jobctl.configure(database_url=url)
+        database.get_store().migrate()
+        _current = TestQueue(url)
+        try:
+            yield _current
+        finally:
+            _current = None
+            jobctl.configure(database_url=None)

@@ -20,7 +20,8 @@ import psycopg
 import pytest
 
 import jobctl
-from jobctl import db, urls
+from jobctl import urls
+from jobctl.store import open_store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pgcluster import Cluster
@@ -81,7 +82,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     """A fresh, migrated database of the backend under test."""
     url = str(request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url"))
-    store = db.open_store(urls.parse(url))
+    store = open_store(urls.parse(url))
     store.migrate()
     store.close()
     return url

@@ -130,12 +130,12 @@ def fail_jobs(queue: str, n: int, *, attempts: int = 1, error: str = "ValueError
               message: str = "bad input") -> list[int]:
     """Enqueue `n` jobs on `queue` and fail them through the runtime's own statements: `attempts - 1`
     retried runs (errors "try N"), then a final `error: message JOB_ID` with a traceback."""
-    from jobctl import db
-    from jobctl.store.base import RunError, Selector
+    from jobctl import database
+    from jobctl.records import RunError, Selector
     from tests.jobs_for_tests import Echo
 
     handles = [Echo.set(queue=queue).perform_later(i) for i in range(n)]
-    session = db.get_store().session()
+    session = database.get_store().session()
     token = random.getrandbits(60) + 1
     try:
         claimed = session.claim(Selector("queue", queue), n, token=token, process_id=1)

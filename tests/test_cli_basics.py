@@ -44,9 +44,9 @@ def test_migrate_and_enqueue(backend: str, request: pytest.FixtureRequest, tmp_p
     url = request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
     first = run("db", "migrate", "--json", "--database", url)
     assert first.returncode == 0, first.stderr
-    from jobctl.store import queries
+    from jobctl.store import sqlfiles
 
-    latest = queries.migrations("postgres" if backend == "postgresql" else "sqlite")[-1][0]
+    latest = sqlfiles.migrations(f"jobctl.store.{'postgres' if backend == 'postgresql' else 'sqlite'}")[-1][0]
     assert json.loads(first.stdout)["version"] == latest
     again = run("--database", url, "db", "migrate")
     assert again.returncode == 0 and "up to date" in again.stderr

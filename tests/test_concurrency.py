@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import jobctl
-from jobctl import db
-from jobctl.store.base import RunError, Selector
+from jobctl import database, operations
+from jobctl.records import RunError, Selector
 
 pytestmark = pytest.mark.usefixtures("configured")
 
@@ -50,7 +50,7 @@ class Session:
     """Claims and ends jobs through the runtime's own statements, as a worker would."""
 
     def __init__(self) -> None:
-        self.s = db.get_store().session()
+        self.s = database.get_store().session()
         self.token = 99
 
     def claim(self, n: int = 100) -> list[Any]:
@@ -113,11 +113,9 @@ def test_failure_retry_and_discard_free_the_slot() -> None:
     finally:
         s.close()
     # An operator retrying the failed one finds no free slot: it waits.
-    from jobctl import admin
-
-    admin.retry(db.get_store(), [a.id])
+    operations.retry(database.get_store(), [a.id])
     assert a.state == "blocked"
-    admin.discard(db.get_store(), [c.id])
+    operations.discard(database.get_store(), [c.id])
     assert a.state == "ready"
 
 
@@ -131,9 +129,7 @@ def test_released_claim_keeps_its_slot_and_deletion_frees_it() -> None:
         assert states([a, b, c]) == ["ready", "ready", "blocked"]
     finally:
         s.close()
-    from jobctl import admin
-
-    admin.clear(db.get_store(), [a.id])
+    operations.clear(database.get_store(), [a.id])
     assert c.state == "ready"
 
 
@@ -144,7 +140,7 @@ def test_scheduled_limited_job_blocks_when_due(configured: str) -> None:
     import time
 
     time.sleep(0.1)
-    s = db.get_store().session()
+    s = database.get_store().session()
     try:
         assert s.dispatch_due(100) == 1
         assert later.state == "blocked"
@@ -166,7 +162,7 @@ def test_unblock_all_repairs_a_free_slot_with_waiters(configured: str, backend: 
     with connection(configured) as conn:
         conn.execute("INSERT INTO jobctl_slots (key, slot) SELECT concurrency_key, 3 FROM jobctl_jobs "
                      f"WHERE id = {int(c.id)}")
-    s = db.get_store().session()
+    s = database.get_store().session()
     try:
         assert c.state == "blocked"
         assert s.unblock_all() == 1

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import jobctl
-from jobctl import db
+from jobctl import database
 from jobctl.job import build_job
 from tests.conftest import raw_connect
 from tests.jobs_for_tests import AsyncDouble, Echo, Mailer
@@ -204,7 +204,7 @@ def test_using_rejects_another_postgres_database(pg_server: str, pg_url: str) ->
     import psycopg
 
     jobctl.configure(database_url=pg_url)
-    db.get_store().migrate()
+    database.get_store().migrate()
     with psycopg.connect(pg_server, autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS jobctl_other")
         admin.execute("CREATE DATABASE jobctl_other")
@@ -265,7 +265,7 @@ def test_bulk_enqueue_is_much_faster_than_single(backend: str) -> None:
 
 def test_a_failed_wake_up_does_not_fail_a_committed_bulk_enqueue(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """On jobctl's own connection the COPY commits by itself; the NOTIFY after it is best effort."""
-    from jobctl.store import postgres
+    from jobctl.store.postgres import connection as postgres
 
     if backend != "postgresql":
         pytest.skip("NOTIFY is PostgreSQL's")
@@ -278,8 +278,8 @@ def test_a_failed_wake_up_does_not_fail_a_committed_bulk_enqueue(backend: str, m
 def test_bulk_enqueue_keeps_awkward_text_intact() -> None:
     awkward = ["tab\there", "back\\slash", "new\nline", "cr\rx", 'quote"s', "ünï\\tcode", "\\N"]
     assert jobctl.perform_all_later([Echo(text, key=text) for text in awkward]) == len(awkward)
-    from jobctl import admin, db
+    from jobctl import database
 
-    jobs = admin.list_jobs(db.get_store(), limit=100)
+    jobs = database.get_store().list_jobs(limit=100)
     assert sorted((j.arguments["args"][0], j.arguments["kwargs"]["key"]) for j in jobs) == sorted(
         (t, t) for t in awkward)

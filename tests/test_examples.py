@@ -25,7 +25,6 @@ from examples.app.jobs import (
 )
 from examples.app.models import Bundle, Comment, Delivery, Entity, Export, Notification, User, Webhook, WebhookError
 from examples.receiver import Receiver
-from jobctl import admin
 from jobctl.later import LaterJob
 from jobctl.recurring import RecurringCommandJob, check_tasks, load_recurring, register_tasks
 from jobctl.testing import TestQueue, assert_enqueued, enqueued_jobs, perform_enqueued_jobs
@@ -432,11 +431,11 @@ def test_the_demo_jobs_run_end_to_end(app: str, receiver: Receiver, tmp_path: Pa
     try:
         wait_for(lambda: jobctl.count(state="ready") + jobctl.count(state="scheduled") + jobctl.count(state="claimed")
                  == 0, timeout=20, what="every example job to be done")
-        (task,) = admin.recurring(jobctl.db.get_store())
+        (task,) = jobctl.database.get_store().recurring_tasks()
     finally:
         assert stop(proc) == 0
     assert jobctl.count(state="failed") == 0, (tmp_path / "log").read_text()
-    assert (task["key"], task["schedule"], task["command"]) == (
+    assert (task.key, task.schedule, task.command) == (
         "deliver_bundled_notifications", "every 5 minutes", "examples.app.models:Bundle.deliver_all_later")
 
     alice, bob, carol = people()

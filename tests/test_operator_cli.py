@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import jobctl
-from jobctl import db
-from jobctl.store.base import RunError, Selector
+from jobctl import database
+from jobctl.records import RunError, Selector
 from tests import runtime_helpers as helpers
 from tests import runtime_jobs as rj
 from tests.jobs_for_tests import Echo, Mailer
@@ -58,7 +58,7 @@ def test_retry_ids_and_wrong_states(configured: str) -> None:
 
 def test_retry_skips_a_job_whose_key_is_held(configured: str) -> None:
     handle = Echo.set(key="nightly").perform_later()
-    session = db.get_store().session()
+    session = database.get_store().session()
     try:
         [job] = session.claim(Selector("any"), 1, token=7, process_id=1)
         session.end(job.id, token=7, process_id=1, state="failed", error=RunError("E", "m"))
@@ -177,7 +177,7 @@ def test_processes_and_recurring_json(configured: str) -> None:
 
 
 def test_processes_lists_registered_processes(configured: str) -> None:
-    session = db.get_store().session()
+    session = database.get_store().session()
     try:
         sup = session.register_process(kind="supervisor", hostname="web-1", pid=11, supervisor_id=None, queues=None,
                                        threads=None, metadata="{}")

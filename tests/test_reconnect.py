@@ -26,9 +26,9 @@ def test_connections_cut_mid_drain_recover_and_lose_nothing(pg_url: str, tmp_pat
     url = pg_url
     jobctl.configure(database_url=url)
     try:
-        from jobctl import db
+        from jobctl import database
 
-        db.get_store().migrate()
+        database.get_store().migrate()
         # The jobs touch no database themselves: only the runtime's connections are cut.
         jobs = [SleepOnly(0.01) for _ in range(300)]
         jobctl.perform_all_later(jobs)

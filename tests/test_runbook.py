@@ -33,8 +33,9 @@ import psycopg
 import pytest
 
 import jobctl
-from jobctl import admin, db, urls
-from jobctl.store.base import RunError, RuntimeSession, Selector
+from jobctl import database, operations, urls
+from jobctl.records import RunError, Selector
+from jobctl.store import Session, open_store
 from tests.jobs_for_tests import Echo
 from tests.runtime_helpers import connection, env_for, query, scalar, start, wait_for, write_config
 
@@ -178,7 +179,7 @@ def ago(backend: str, seconds: int) -> str:
     return f"CAST(strftime('%s', 'now') AS REAL) - {seconds}"
 
 
-def claim(session: RuntimeSession, queue: str, ids: list[int], process_id: int) -> int:
+def claim(session: Session, queue: str, ids: list[int], process_id: int) -> int:
     """Claim exactly `ids` (the only ready jobs on `queue`) as `process_id`; the claim token."""
     token = random.getrandbits(60) + 1
     claimed = session.claim(Selector("queue", queue), len(ids), token=token, process_id=process_id)
@@ -186,7 +187,7 @@ def claim(session: RuntimeSession, queue: str, ids: list[int], process_id: int) 
     return token
 
 
-def fail(session: RuntimeSession, queue: str, n: int, error: RunError) -> list[int]:
+def fail(session: Session, queue: str, n: int, error: RunError) -> list[int]:
     """`n` jobs on `queue` that ran once and failed with `error`, through the runtime's statements."""
     ids = [Echo.set(queue=queue).perform_later(queue, i).id for i in range(n)]
     token = claim(session, queue, ids, 1)
@@ -199,7 +200,7 @@ def seed(url: str, backend: str, app: Path) -> Seeded:
     """Every situation of the runbook at once, made with the runtime's own statements."""
     s = Seeded(url, backend, app)
     jobctl.configure(database_url=url)
-    store = db.get_store()
+    store = database.get_store()
     session = store.session()
     try:
         history = [Echo.perform_later("history", i).id for i in range(6)]
@@ -209,7 +210,7 @@ def seed(url: str, backend: str, app: Path) -> Seeded:
                            error=RunError("ValueError", "bad input", TRACEBACK))
         s.old_finished, s.new_finished, s.old_failed = history[:3], history[3:5], history[5]
         s.old_discarded = [Echo.perform_later("flood", i).id for i in range(2)]
-        assert admin.discard(store, s.old_discarded).changed == 2
+        assert operations.discard(store, s.old_discarded).changed == 2
 
         s.crashed = Echo.set(queue=QUEUE).perform_later("poison", 7).id
         worker = session.register_process(kind="worker", hostname=socket.gethostname(), pid=os.getpid(),
@@ -228,7 +229,7 @@ def seed(url: str, backend: str, app: Path) -> Seeded:
         claim(session, "mailers", [s.stuck], dead)
 
         s.backlog = [Echo.set(queue=QUEUE).perform_later("backlog", i).id for i in range(5)]
-        assert admin.pause(store, QUEUE)
+        assert store.pause_queue(QUEUE)
     finally:
         session.close()
         jobctl.configure(database_url=None)
@@ -429,7 +430,7 @@ def section_urls(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
                 found[section] = f"{server}{sep}options={quote(f'-csearch_path={schemas[-1]}')}"
             else:
                 found[section] = f"sqlite:///{tmp_path / f'section{i}.sqlite3'}"
-            store = db.open_store(urls.parse(found[section]))
+            store = open_store(urls.parse(found[section]))
             store.migrate()
             store.close()
         yield found

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -12,18 +11,20 @@ import psycopg
 import pytest
 
 import jobctl
-from jobctl import db, urls
+from jobctl import database, urls
 from jobctl.errors import DatabaseError
-from jobctl.store import queries
+from jobctl.store import open_store, sqlfiles
+
+PACKAGE = {"postgresql": "jobctl.store.postgres", "sqlite": "jobctl.store.sqlite"}
 
 
 def test_migrate_is_idempotent(backend: str, request: pytest.FixtureRequest) -> None:
     url = request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
-    store = db.open_store(urls.parse(url))
-    latest = queries.migrations("postgres" if backend == "postgresql" else "sqlite")[-1][0]
+    store = open_store(urls.parse(url))
+    latest = sqlfiles.migrations(PACKAGE[backend])[-1][0]
     if backend == "postgresql":
         assert store.schema_version() == (0, latest)
-        assert store.migrate() == [f"{v:04d}_{name}" for v, name, _ in queries.migrations("postgres")]
+        assert store.migrate() == [f"{v:04d}_{name}" for v, name, _ in sqlfiles.migrations(PACKAGE["postgresql"])]
     else:
         store.migrate()  # SQLite creates the schema on first use; migrate then finds nothing to do
     assert store.migrate() == []
@@ -35,7 +36,7 @@ def test_two_hosts_migrating_at_once_both_succeed(pg_url: str) -> None:
     results: list[Any] = []
 
     def run() -> None:
-        store = db.open_store(urls.parse(pg_url))
+        store = open_store(urls.parse(pg_url))
         try:
             results.append(store.migrate())
         except Exception as exc:  # pragma: no cover - the failure we test against
@@ -48,7 +49,7 @@ def test_two_hosts_migrating_at_once_both_succeed(pg_url: str) -> None:
         t.start()
     for t in threads:
         t.join()
-    applied = [f"{v:04d}_{name}" for v, name, _ in queries.migrations("postgres")]
+    applied = [f"{v:04d}_{name}" for v, name, _ in sqlfiles.migrations(PACKAGE["postgresql"])]
     assert sorted(results, key=len) == [[], [], [], applied]
 
 
@@ -66,7 +67,7 @@ def test_new_sqlite_file_gets_its_schema(tmp_path: Path) -> None:
 
 
 def test_postgres_tables_are_prefixed(pg_url: str) -> None:
-    db.open_store(urls.parse(pg_url)).migrate()
+    open_store(urls.parse(pg_url)).migrate()
     with psycopg.connect(pg_url) as conn:
         names = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
@@ -74,24 +75,12 @@ def test_postgres_tables_are_prefixed(pg_url: str) -> None:
 
 
 def test_claim_index_is_partial_on_ready_rows(pg_url: str) -> None:
-    db.open_store(urls.parse(pg_url)).migrate()
+    open_store(urls.parse(pg_url)).migrate()
     with psycopg.connect(pg_url) as conn:
         defs = dict(conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()").fetchall())
     assert "WHERE (state = 'ready'::text)" in defs["jobctl_jobs_ready_queue"]
     assert "UNIQUE" in defs["jobctl_jobs_active_key"]
-
-
-def test_operator_queries_exist_on_both_backends() -> None:
-    from importlib import resources
-
-    def names(backend: str) -> set[str]:
-        text = (resources.files("jobctl.store") / "sql" / backend / "admin.sql").read_text()
-        return set(re.findall(r"^-- name: (\w+)", text, re.M))
-
-    assert names("postgres") == names("sqlite")
-    assert {"insert_job", "claim_any", "claim_queue", "claim_prefix", "retry_job", "end_job"} <= (
-        set(queries.load("postgres")) & set(queries.load("sqlite")))
 
 
 @pytest.mark.parametrize(("url", "backend", "target_end"), [
@@ -122,7 +111,7 @@ def test_redact_hides_passwords() -> None:
 
 
 def test_unreachable_database_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = db.open_store(urls.parse("postgresql://bob:s3cret@127.0.0.1:1/app"))
+    store = open_store(urls.parse("postgresql://bob:s3cret@127.0.0.1:1/app"))
     with pytest.raises(DatabaseError) as err:
         store.count()
     assert "s3cret" not in str(err.value) and "postgresql://bob:***@127.0.0.1:1/app" in str(err.value)
@@ -132,17 +121,17 @@ def test_url_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.chdir(tmp_path)
     for var in ("JOBCTL_DATABASE_URL", "DATABASE_URL", "JOBCTL_CONFIG", "JOBCTL_ENV"):
         monkeypatch.delenv(var, raising=False)
-    assert db.resolve_url().target == str(tmp_path / "jobctl.sqlite3")
+    assert database.resolve_url().target == str(tmp_path / "jobctl.sqlite3")
     monkeypatch.setenv("DATABASE_URL", "sqlite:///from_database_url.db")
-    assert db.resolve_url().target.endswith("from_database_url.db")
+    assert database.resolve_url().target.endswith("from_database_url.db")
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "queue.yml").write_text("development:\n  database: sqlite:///from_config.db\n")
-    assert db.resolve_url().target.endswith("from_config.db")
+    assert database.resolve_url().target.endswith("from_config.db")
     monkeypatch.setenv("JOBCTL_DATABASE_URL", "sqlite:///from_env.db")
-    assert db.resolve_url().target.endswith("from_env.db")
+    assert database.resolve_url().target.endswith("from_env.db")
     jobctl.configure(database_url="sqlite:///from_configure.db")
     try:
-        assert db.resolve_url().target.endswith("from_configure.db")
-        assert db.resolve_url("sqlite:///from_cli.db").target.endswith("from_cli.db")
+        assert database.resolve_url().target.endswith("from_configure.db")
+        assert database.resolve_url("sqlite:///from_cli.db").target.endswith("from_cli.db")
     finally:
         jobctl.configure(database_url=None)

@@ -157,8 +157,8 @@ import sys
 
 def test_nothing():
     assert 'jobctl.testing' in sys.modules      # loaded by its entry point
-    from jobctl import db
-    assert db._store is None and db._configured_url is None   # but it touched nothing
+    from jobctl import database
+    assert database._store is None and database._configured_url is None   # but it touched nothing
 """)
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)

@@ -21,22 +21,21 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 import jobctl
-from jobctl import admin, db, urls
+from jobctl import database, operations, urls
 from jobctl.errors import DatabaseError
-from jobctl.info import ErrorInfo, JobInfo
-from jobctl.store.base import RecurringRow, Selector
-from jobctl.tui.app import ACTION_KEYS, VIEW_KEYS, ActionMonitorScreen, MonitorScreen, TopApp
+from jobctl.records import ErrorInfo, FailureSummary, JobInfo, QueueStats, RecurringRow, Selector
+from jobctl.store import open_store
+from jobctl.tui.actions import ActionMonitorScreen
+from jobctl.tui.app import TopApp
 from jobctl.tui.filtering import Filter
+from jobctl.tui.keys import ACTION_KEYS, VIEW_KEYS
+from jobctl.tui.monitor import MonitorScreen
 from jobctl.tui.panels import selected_key
 from jobctl.tui.screens import ConfirmScreen, HelpScreen, JobScreen
-from jobctl.tui.source import (
+from jobctl.tui.snapshot import (
     ClaimedRow,
     Counts,
-    DatabaseSource,
-    FailureRow,
-    FakeSource,
     ProcessRow,
-    QueueRow,
     RateSample,
     Snapshot,
     TaskRow,
@@ -44,7 +43,9 @@ from jobctl.tui.source import (
     failure_matches,
     failure_row,
 )
+from jobctl.tui.source import DatabaseSource
 from jobctl.tui.widgets import spark
+from tests.fakes import FakeSource
 from tests.jobs_for_tests import Echo
 from tests.runtime_helpers import fail_jobs
 
@@ -183,17 +184,22 @@ def test_database_source_reopens_and_hides_the_password_in_driver_errors(tmp_pat
     opened: list[Any] = []
 
     class Broken:
-        def run(self, name: str, params: Any = None, conn: Any = None) -> Any:
-            raise RuntimeError("server closed the connection for postgresql://ops:s3cret@db/app")
+        """A store whose every read fails with a driver error the store did not wrap."""
+
+        def __getattr__(self, name: str) -> Any:
+            def fail(*args: Any, **kwargs: Any) -> Any:
+                raise RuntimeError("server closed the connection for postgresql://ops:s3cret@db/app")
+
+            return fail
 
         def close(self) -> None:
             opened.append("closed")
 
-    def open_store(u: urls.DatabaseURL) -> Any:
+    def opener(u: urls.DatabaseURL) -> Any:
         opened.append("opened")
-        return Broken() if len(opened) == 1 else db.open_store(u)
+        return Broken() if len(opened) == 1 else open_store(u)
 
-    source = DatabaseSource(url, open_store=open_store)
+    source = DatabaseSource(url, open_store=opener)
     source.url = urls.parse("postgresql://ops:s3cret@db/app")  # what scrub() hides
     with pytest.raises(DatabaseError) as err:
         source.fetch(None)
@@ -231,7 +237,7 @@ def test_claimed_executions_and_processes_panels(configured: str) -> None:
     import socket
 
     job = Echo.set(queue="exports").perform_later(1).id
-    session = db.get_store().session()
+    session = database.get_store().session()
     try:
         worker = session.register_process(kind="worker", hostname=socket.gethostname(), pid=os.getpid(),
                                           supervisor_id=None, queues="exports,mail", threads=3, metadata=None)
@@ -341,8 +347,8 @@ def test_the_database_matches_failures_as_the_panel_does(configured: str, monkey
     fail_jobs("reports", 2, error="ValueError", message="")
     fail_jobs("ünïcode", 1, error="KeyError", message="ÄRGER")
     fail_jobs("İstanbul", 1, error="OSError", message="ΟΔΟΣ closed")  # databases lowercase these otherwise
-    store = db.get_store()
-    rows = [failure_row(j) for j in admin.list_jobs(store, state="failed", limit=100)]
+    store = database.get_store()
+    rows = [failure_row(j) for j in store.list_jobs(state="failed", limit=100)]
     assert len(rows) == 6
     source = DatabaseSource(urls.parse(configured))
     for text in ("", "queue:mail", "queue:MAIL class:echo", "error:timed", "error:valueerror", "error:out",
@@ -373,7 +379,7 @@ def test_pause_stops_claiming_and_resume_restarts_it(configured: str) -> None:
     [mail_job] = [Echo.set(queue="mail").perform_later(1).id]
 
     def paused() -> bool:
-        return {q.name: q.paused for q in admin.stats(db.get_store()).queues}.get("mail", False)
+        return {q.name: q.paused for q in operations.stats(database.get_store()).queues}.get("mail", False)
 
     async def scenario(pilot: Pilot[None]) -> None:
         screen = await loaded(pilot)
@@ -385,8 +391,8 @@ def test_pause_stops_claiming_and_resume_restarts_it(configured: str) -> None:
         assert question.startswith("Pause queue mail?") and "1 ready jobs wait" in question
         assert await acted(pilot, screen) == "paused mail"
         assert paused()
-        assert [r["queue"] for r in db.get_store().run("paused_queues")] == ["mail"]
-        session = db.get_store().session()
+        assert database.get_store().paused_queues() == ["mail"]
+        session = database.get_store().session()
         try:
             assert session.claim(Selector("any"), 10, token=7, process_id=1)[0].queue == "default"
             assert session.claim(Selector("queue", "mail"), 10, token=7, process_id=1) == []
@@ -404,7 +410,7 @@ def test_pause_stops_claiming_and_resume_restarts_it(configured: str) -> None:
 
 
 def test_run_recurring_task_now(configured: str) -> None:
-    session = db.get_store().session()
+    session = database.get_store().session()
     try:
         session.upsert_recurring_task(RecurringRow(
             "nightly_echo", "every day at 3am", "0 3 * * *", "tests.jobs_for_tests:Echo", None,
@@ -421,7 +427,7 @@ def test_run_recurring_task_now(configured: str) -> None:
         assert question.startswith("Run recurring task nightly_echo now?") and "enqueues 1 job" in question
         outcome = await acted(pilot, screen)
         assert outcome.startswith("nightly_echo: enqueued job ")
-        [job] = admin.list_jobs(db.get_store(), queue="maintenance")
+        [job] = database.get_store().list_jobs(queue="maintenance")
         assert outcome.endswith(str(job.id)) and job.state == "ready" and job.arguments["args"] == [42]
         await pilot.press("1")
         assert "maintenance" in keys(screen, "queues")
@@ -465,7 +471,7 @@ def test_read_only_offers_no_action(configured: str) -> None:
         await pilot.pause()
         assert not isinstance(pilot.app.screen, ConfirmScreen)
         assert screen.last_message is None
-        assert state(job) == "failed" and not any(q.paused for q in admin.stats(db.get_store()).queues)
+        assert state(job) == "failed" and not any(q.paused for q in operations.stats(database.get_store()).queues)
         bound = {b.key for bs in screen._bindings.key_to_bindings.values() for b in bs}
         assert not bound & {"r", "d", "R", "D", "p", "n"}
         assert "read-only" in text(pilot, "#header")
@@ -536,7 +542,7 @@ def ago(seconds: float) -> dt.datetime:
     return AT - dt.timedelta(seconds=seconds)
 
 
-def fixed_snapshot(failures: Sequence[FailureRow] | None = None) -> Snapshot:
+def fixed_snapshot(failures: Sequence[FailureSummary] | None = None) -> Snapshot:
     """A busy system, for screenshots and key tests."""
     rates = tuple(RateSample(ago(310 - 10 * i), ago(300 - 10 * i), 40.0 + 25 * (i % 7) + i, 0.5 * (i % 5 == 0))
                   for i in range(31))
@@ -545,18 +551,18 @@ def fixed_snapshot(failures: Sequence[FailureRow] | None = None) -> Snapshot:
         counts=Counts(ready=1520, scheduled=48, claimed=6, blocked=2, failed=5, finished_last_hour=81234,
                       processes=5),
         finished_total=1_000_000, failed_total=120, rates=rates,
-        queues=(QueueRow("default", 1200, 40, 4, 0, 1, 12.5, False),
-                QueueRow("mail", 300, 8, 2, 2, 3, 95.0, True),
-                QueueRow("reports", 20, 0, 0, 0, 1, None, False)),
+        queues=(QueueStats("default", 1200, 40, 4, 0, 1, 12.5, False),
+                QueueStats("mail", 300, 8, 2, 2, 3, 95.0, True),
+                QueueStats("reports", 20, 0, 0, 0, 1, None, False)),
         claimed=(ClaimedRow(901, "app.jobs:ExportJob", "reports", ago(754), "worker vm-1:4242", 40, 100,
                             "rows"),
                  ClaimedRow(907, "app.jobs:InvoiceJob", "mail", ago(3), "worker vm-1:4243")),
         failures=tuple(failures) if failures is not None else (
-            FailureRow(812, "app.jobs:InvoiceJob", "mail", "TimeoutError", "smtp timed out after 30s", 5, ago(40)),
-            FailureRow(811, "app.jobs:InvoiceJob", "mail", "TimeoutError", "smtp timed out after 30s", 5, ago(95)),
-            FailureRow(640, "app.jobs:WebhookJob", "default", "ConnectionError", "refused", 3, ago(3600)),
-            FailureRow(602, "app.jobs:InvoiceJob", "mail", "ValueError", "no customer 17", 1, ago(7200)),
-            FailureRow(15, "app.jobs:ReportJob", "reports", "KeyError", "'total'", 1, ago(90000))),
+            FailureSummary(812, "app.jobs:InvoiceJob", "mail", "TimeoutError", "smtp timed out after 30s", 5, ago(40)),
+            FailureSummary(811, "app.jobs:InvoiceJob", "mail", "TimeoutError", "smtp timed out after 30s", 5, ago(95)),
+            FailureSummary(640, "app.jobs:WebhookJob", "default", "ConnectionError", "refused", 3, ago(3600)),
+            FailureSummary(602, "app.jobs:InvoiceJob", "mail", "ValueError", "no customer 17", 1, ago(7200)),
+            FailureSummary(15, "app.jobs:ReportJob", "reports", "KeyError", "'total'", 1, ago(90000))),
         recurring=(TaskRow("cleanup", "every day at 3am", "app.jobs:CleanupJob", "maintenance", ago(43000),
                            AT + dt.timedelta(seconds=43400)),
                    TaskRow("metrics", "every 5 minutes", "app.metrics:collect", "default", ago(120),
@@ -691,7 +697,7 @@ def test_a_tick_while_a_fetch_is_in_flight_is_skipped() -> None:
 
 def test_the_cursor_stays_on_its_row_when_rows_arrive() -> None:
     before = fixed_snapshot()
-    newer = FailureRow(813, "app.jobs:InvoiceJob", "mail", "TimeoutError", "again", 1, AT)
+    newer = FailureSummary(813, "app.jobs:InvoiceJob", "mail", "TimeoutError", "again", 1, AT)
     after = fixed_snapshot(failures=(newer, *before.failures[:2], *before.failures[3:]))
     source = FakeSource(before, after)
 

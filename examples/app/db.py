@@ -1,6 +1,6 @@
 """The app's own tables, in the same database as jobctl's (so jobs can share the app's transactions).
 
-The URL is jobctl's (`jobctl.db.resolve_url()`): SQLite through stdlib `sqlite3`, PostgreSQL through
+The URL is jobctl's (`jobctl.database.resolve_url()`): SQLite through stdlib `sqlite3`, PostgreSQL through
 psycopg. SQL is written with `?` placeholders and `execute` adapts it for psycopg.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-import jobctl.db
+import jobctl.database
 
 Connection = Any
 """A `sqlite3.Connection` or a `psycopg.Connection`, not in autocommit: `transaction()` commits it."""
@@ -101,7 +101,7 @@ _ID = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
 
 def connect() -> Connection:
     """A new connection to jobctl's database, in a transaction until committed or rolled back."""
-    url = jobctl.db.resolve_url()
+    url = jobctl.database.resolve_url()
     if url.backend == "postgresql":
         return psycopg.connect(url.target, connect_timeout=5)
     # IMMEDIATE: a transaction takes the write lock when it first writes, waiting (timeout) for
@@ -145,7 +145,7 @@ def timestamp(conn: Connection, when: datetime) -> Any:
 
 def create_tables() -> None:
     """Create the app's tables if they are missing (jobctl's own come from `jobctl db migrate`)."""
-    backend = jobctl.db.resolve_url().backend
+    backend = jobctl.database.resolve_url().backend
     with transaction() as conn:
         for statement in _SCHEMA.format(id=_ID[backend]).split(";"):
             execute(conn, statement)

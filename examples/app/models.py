@@ -502,7 +502,7 @@ class Export:
         a directory under the system's temporary one."""
         if configured := os.environ.get(cls.DIRECTORY_ENV):
             return Path(configured)
-        url = jobctl.db.resolve_url()
+        url = jobctl.database.resolve_url()
         if url.backend == "sqlite" and url.target not in ("", ":memory:"):
             return Path(url.target).resolve().parent / "exports"
         return Path(tempfile.gettempdir()) / "jobctl-examples-exports"

@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 
-from jobctl import admin
-from jobctl.commands.common import emit_json, say, store
-from jobctl.commands.inspect import JsonOpt, check_state, class_path
+from jobctl import operations
+from jobctl.commands.common import JsonOpt, check_state, class_path, emit_json, say, store
 from jobctl.config import parse_duration
-from jobctl.errors import JobctlError, JobNotFound, UsageError
-from jobctl.info import STATES
-from jobctl.store.base import Store
+from jobctl.errors import JobNotFound, Refused, UsageError
+from jobctl.records import STATES, WriteResult
+from jobctl.store import Store
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count what would change; change nothing.")]
@@ -23,12 +22,6 @@ QueueOpt = Annotated[str | None, typer.Option(metavar="QUEUE", help="Only jobs o
 ClassOpt = Annotated[str | None, typer.Option("--class", metavar="CLASS", help="Only jobs of CLASS.")]
 IdsArg = Annotated[list[int] | None, typer.Argument(metavar="ID", help="Job ids.", show_default=False)]
 DISCARDABLE = ("failed", "ready", "scheduled", "blocked")
-
-
-class Refused(JobctlError):
-    """A bulk change was not confirmed."""
-
-    exit_code = 1
 
 
 def _confirm(action: str, count: int, *, yes: bool) -> None:
@@ -42,7 +35,7 @@ def _confirm(action: str, count: int, *, yes: bool) -> None:
 
 
 def _existing(s: Store, ids: Sequence[int]) -> None:
-    missing = sorted(set(ids) - set(admin.states_of(s, ids)))
+    missing = sorted(set(ids) - set(operations.states_of(s, ids)))
     if missing:
         raise JobNotFound(f"job {missing[0]} does not exist" if len(missing) == 1
                           else f"jobs {', '.join(map(str, missing))} do not exist")
@@ -50,7 +43,7 @@ def _existing(s: Store, ids: Sequence[int]) -> None:
 
 def _apply(verb: str, ids: list[int] | None, every: bool, states: Sequence[str], queue: str | None,
            job_class: str | None, older_than: float | None, yes: bool, dry_run: bool, json_out: bool,
-           change: Callable[[Store, Sequence[int]], admin.WriteResult]) -> None:
+           change: Callable[[Store, Sequence[int]], WriteResult]) -> None:
     """The shared shape of retry, discard and clear: ids, or a confirmed bulk filter."""
     s = store()
     filtered = every or queue is not None or job_class is not None or older_than is not None
@@ -59,7 +52,7 @@ def _apply(verb: str, ids: list[int] | None, every: bool, states: Sequence[str],
     if ids:
         _existing(s, ids)
         if dry_run:
-            _report(verb, admin.WriteResult(matched=len(ids)), json_out, dry_run=True)
+            _report(verb, WriteResult(matched=len(ids)), json_out, dry_run=True)
             return
         result = change(s, ids)
         _report(verb, result, json_out)
@@ -68,15 +61,15 @@ def _apply(verb: str, ids: list[int] | None, every: bool, states: Sequence[str],
         return
     if not filtered:
         raise UsageError(f"{verb}: give job IDs, or --all (narrowed by the filters)")
-    matched = admin.match(s, states=states, queue=queue, class_path=class_path(job_class), older_than=older_than)
+    matched = s.match_jobs(states=states, queue=queue, class_path=class_path(job_class), older_than=older_than)
     if dry_run:
-        _report(verb, admin.WriteResult(matched=len(matched)), json_out, dry_run=True)
+        _report(verb, WriteResult(matched=len(matched)), json_out, dry_run=True)
         return
     _confirm(verb, len(matched), yes=yes)
-    _report(verb, change(s, matched) if matched else admin.WriteResult(), json_out)
+    _report(verb, change(s, matched) if matched else WriteResult(), json_out)
 
 
-def _report(verb: str, result: admin.WriteResult, json_out: bool, *, dry_run: bool = False) -> None:
+def _report(verb: str, result: WriteResult, json_out: bool, *, dry_run: bool = False) -> None:
     if json_out:
         emit_json({**result.to_dict(), "dry_run": dry_run} if dry_run else result.to_dict())
     for reason in result.skipped.values():
@@ -92,7 +85,7 @@ def retry(
     yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
 ) -> None:
     """Move failed jobs back to ready, with a fresh retry budget."""
-    _apply("retry", ids, every, ("failed",), queue, job_class, None, yes, dry_run, json_out, admin.retry)
+    _apply("retry", ids, every, ("failed",), queue, job_class, None, yes, dry_run, json_out, operations.retry)
 
 
 def discard(
@@ -106,7 +99,7 @@ def discard(
     check_state(state, DISCARDABLE)
     states = (state,) if state else DISCARDABLE
     every = every or state is not None
-    _apply("discard", ids, every, states, queue, job_class, None, yes, dry_run, json_out, admin.discard)
+    _apply("discard", ids, every, states, queue, job_class, None, yes, dry_run, json_out, operations.discard)
 
 
 def clear(
@@ -122,13 +115,13 @@ def clear(
     check_state(state)
     states = STATES if every else (state,)
     age = parse_duration(older_than, where="--older-than") if older_than is not None else None
-    _apply("clear", None, True, states, queue, None, age, yes, dry_run, json_out, admin.clear)
+    _apply("clear", None, True, states, queue, None, age, yes, dry_run, json_out, operations.clear)
 
 
 def pause(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")], json_out: JsonOpt = False
           ) -> None:
     """Stop claiming from QUEUE (running jobs finish; works before the queue has jobs)."""
-    changed = admin.pause(store(), queue)
+    changed = store().pause_queue(queue)
     if json_out:
         emit_json({"queue": queue, "paused": True, "changed": changed})
     else:
@@ -138,7 +131,7 @@ def pause(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name
 def resume(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")], json_out: JsonOpt = False
            ) -> None:
     """Claim from QUEUE again."""
-    changed = admin.resume(store(), queue)
+    changed = store().resume_queue(queue)
     if json_out:
         emit_json({"queue": queue, "paused": False, "changed": changed})
     else:

@@ -1,4 +1,5 @@
-"""What every verb shares: global options, the store, output on stdout, messages on stderr."""
+"""What every verb shares: global options, the store they select, shared options, output on stdout and
+messages on stderr."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from jobctl import db
-from jobctl.info import iso
-from jobctl.store.base import Store
+import typer
+
+from jobctl import database
+from jobctl.errors import UsageError
+from jobctl.records import STATES, iso
+from jobctl.store import Store
+from jobctl.urls import DatabaseURL
 
 
 @dataclass
@@ -27,12 +32,47 @@ class Globals:
 
 GLOBALS = Globals()
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (UTC ISO-8601 times, no colour).")]
+
+
+def apply_globals() -> None:
+    """Make --database and --config win over the environment and the config file, for this command."""
+    if GLOBALS.config is not None or GLOBALS.database is not None:
+        database.configure(database_url=GLOBALS.database, config=GLOBALS.config)
+
+
+def resolve_url() -> DatabaseURL:
+    """The database URL the global options, environment and config select."""
+    apply_globals()
+    return database.resolve_url()
+
 
 def store() -> Store:
-    """The store for the URL the global options and environment select."""
-    if GLOBALS.config is not None or GLOBALS.database is not None:
-        db.configure(database_url=GLOBALS.database, config=GLOBALS.config)
-    return db.get_store()
+    """The store for the URL the global options, environment and config select."""
+    apply_globals()
+    return database.get_store()
+
+
+def alive_threshold() -> float:
+    """process_alive_threshold from the queue config (60 s without one)."""
+    from jobctl.config import load_queue_config
+
+    return load_queue_config(GLOBALS.config, explicit=GLOBALS.config is not None).process_alive_threshold
+
+
+def class_path(text: str | None) -> str | None:
+    """`module.QualName` accepted as `module:QualName`, the stored form."""
+    if text is None or ":" in text:
+        return text
+    module, _, name = text.rpartition(".")
+    return f"{module}:{name}" if module else text
+
+
+def check_state(state: str | None, allowed: tuple[str, ...] = STATES) -> str | None:
+    """A state name, or a usage error listing the valid ones."""
+    if state is not None and state not in allowed:
+        raise UsageError(f"--state: {state!r} is not one of {', '.join(allowed)}")
+    return state
 
 
 def emit_json(data: Any) -> None:

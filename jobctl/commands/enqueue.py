@@ -1,4 +1,4 @@
-"""`jobctl enqueue` and `jobctl db migrate`."""
+"""`jobctl enqueue`: one job of a class, from the command line."""
 
 from __future__ import annotations
 
@@ -12,22 +12,6 @@ from jobctl.commands.common import emit_json, say, store
 from jobctl.config import parse_duration
 from jobctl.errors import ConfigError, UsageError
 from jobctl.job import load_job_class
-
-db_app = typer.Typer(help="Create or upgrade jobctl's tables.", no_args_is_help=True)
-
-
-@db_app.command("migrate")
-def migrate(json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False) -> None:
-    """Create or upgrade the schema (versioned, idempotent, safe from two hosts at once)."""
-    s = store()
-    applied = s.migrate()
-    version, _latest = s.schema_version()
-    if json_out:
-        emit_json({"applied": applied, "version": version})
-    elif applied:
-        say(f"applied {', '.join(applied)}; {s.url.redacted} is at schema {version}")
-    else:
-        say(f"{s.url.redacted} is up to date (schema {version})")
 
 
 def enqueue(

@@ -6,40 +6,17 @@ from typing import Annotated
 
 import typer
 
-from jobctl import admin
-from jobctl.commands.common import GLOBALS, emit_json, say, store
-from jobctl.commands.render import ago, console, duration, jobs_table, show_job, table
-from jobctl.errors import JobNotFound, UsageError
-from jobctl.info import STATES
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (UTC ISO-8601 times, no colour).")]
-
-
-def class_path(text: str | None) -> str | None:
-    """`module.QualName` accepted as `module:QualName`, the stored form."""
-    if text is None or ":" in text:
-        return text
-    module, _, name = text.rpartition(".")
-    return f"{module}:{name}" if module else text
-
-
-def check_state(state: str | None, allowed: tuple[str, ...] = STATES) -> str | None:
-    """A state name, or a usage error listing the valid ones."""
-    if state is not None and state not in allowed:
-        raise UsageError(f"--state: {state!r} is not one of {', '.join(allowed)}")
-    return state
-
-
-def alive_threshold() -> float:
-    """process_alive_threshold from the queue config (60 s without one)."""
-    from jobctl.config import load_queue_config
-
-    return load_queue_config(GLOBALS.config, explicit=GLOBALS.config is not None).process_alive_threshold
+from jobctl import operations
+from jobctl.commands.common import JsonOpt, alive_threshold, check_state, class_path, emit_json, say, store
+from jobctl.commands.render import console, jobs_table, show_job, table
+from jobctl.errors import JobNotFound
+from jobctl.formatting import ago, duration
+from jobctl.records import STATES
 
 
 def stats(json_out: JsonOpt = False) -> None:
     """Counts by state and queue, throughput and failures (last minute, hour), latency per queue, processes."""
-    result = admin.stats(store(), alive_threshold=alive_threshold())
+    result = operations.stats(store(), alive_threshold=alive_threshold())
     if json_out:
         emit_json(result.to_dict())
         return
@@ -67,8 +44,8 @@ def jobs(
     json_out: JsonOpt = False,
 ) -> None:
     """List jobs, newest first, one page at a time."""
-    found = admin.list_jobs(store(), state=check_state(state), queue=queue, class_path=class_path(job_class),
-                            limit=limit, after=after)
+    found = store().list_jobs(state=check_state(state), queue=queue, class_path=class_path(job_class),
+                              limit=limit, after=after)
     if json_out:
         emit_json([j.to_dict() for j in found])
         return
@@ -85,7 +62,7 @@ def show(
     json_out: JsonOpt = False,
 ) -> None:
     """One job: state, arguments, attempts, errors with tracebacks, progress, timings."""
-    found = admin.get_jobs(store(), [job_id])
+    found = store().get_jobs([job_id])
     if not found:
         raise JobNotFound(f"job {job_id} does not exist")
     if json_out:
@@ -96,32 +73,32 @@ def show(
 
 def processes(json_out: JsonOpt = False) -> None:
     """Supervisors, workers, dispatchers and schedulers, with their heartbeats."""
-    rows = admin.processes(store())
+    rows = store().processes()
     if json_out:
-        emit_json(rows)
+        emit_json([r.to_dict() for r in rows])
         return
     if not rows:
         say("0 processes")
         return
     t = table("id", "kind", "hostname", "pid", "supervisor", "queues", "threads", "busy", "heartbeat", "started")
     for r in rows:
-        queues = ",".join(r["queues"]) if r["queues"] else "-"
-        t.add_row(str(r["id"]), r["kind"], r["hostname"], str(r["pid"]), str(r["supervisor_id"] or "-"), queues,
-                  str(r["threads"] or "-"), str(r["busy"]), ago(r["last_heartbeat_at"]), ago(r["started_at"]))
+        queues = ",".join(r.queues) if r.queues else "-"
+        t.add_row(str(r.id), r.kind, r.hostname, str(r.pid), str(r.supervisor_id or "-"), queues,
+                  str(r.threads or "-"), str(r.busy), ago(r.last_heartbeat_at), ago(r.started_at))
     console.print(t)
 
 
 def recurring(json_out: JsonOpt = False) -> None:
     """Recurring tasks: schedule as written and as cron, what runs, last and next run."""
-    tasks = admin.recurring(store())
+    tasks = store().recurring_tasks()
     if json_out:
-        emit_json(tasks)
+        emit_json([r.to_dict() for r in tasks])
         return
     if not tasks:
         say("0 recurring tasks (schedulers register them when `jobctl start` runs with a recurring.yml)")
         return
     t = table("key", "schedule", "cron", "runs", "queue", "last run", "next run")
     for r in tasks:
-        t.add_row(r["key"], r["schedule"], r["cron"], r["command"] or r["class"], r["queue"] or "-",
-                  ago(r["last_run_at"]), ago(r["next_run_at"]))
+        t.add_row(r.key, r.schedule, r.cron, r.command or r.class_path or "", r.queue or "-",
+                  ago(r.last_run_at), ago(r.next_run_at))
     console.print(t)

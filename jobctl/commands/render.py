@@ -1,38 +1,18 @@
-"""How verbs print for people: rich tables on stdout, short relative times."""
+"""How verbs print for people: rich tables on stdout (times and durations read as `jobctl.formatting` says)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
-from jobctl.info import JobInfo, iso
+from jobctl.formatting import ago
+from jobctl.records import JobInfo, iso
 
 # Piped output is read by people too (`| less`, `| grep`): keep rows on one line there.
 console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 240)
-
-
-def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
-    """`3s ago`, `in 5m`, `2h ago`, `-`."""
-    if value is None:
-        return "-"
-    now = now or dt.datetime.now(dt.UTC)
-    seconds = (now - value).total_seconds()
-    text = duration(abs(seconds))
-    return f"{text} ago" if seconds >= 0 else f"in {text}"
-
-
-def duration(seconds: float) -> str:
-    """`850ms`, `12s`, `5m`, `3h`, `2d`."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 def table(*columns: str, title: str | None = None) -> Table:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jobctl import db
-from jobctl.commands.common import GLOBALS, say
+from jobctl.commands.common import GLOBALS, resolve_url, say
 from jobctl.config import QueueConfig, load_queue_config
-from jobctl.errors import ConfigError, SchemaOutdated
+from jobctl.errors import ConfigError
+from jobctl.store import open_store
 
 if TYPE_CHECKING:
     from jobctl.recurring import RecurringTask
@@ -66,17 +66,11 @@ def start(
             f"processes in {len(config.workers)} groups, {len(config.dispatchers)} dispatchers, "
             f"{len(tasks)} recurring tasks")
         return
-    if GLOBALS.database is not None or GLOBALS.config is not None:
-        db.configure(database_url=GLOBALS.database, config=GLOBALS.config)
-    url = db.resolve_url()
-    store = db.open_store(url)
-    version, latest = store.schema_version()
-    if store.url.backend == "postgresql" and version < latest:
-        raise SchemaOutdated(f"{url.redacted} has jobctl schema {version}, this jobctl needs {latest}: "
-                             "run `jobctl db migrate`")
-    if version == 0:
-        store.migrate()  # a new, empty SQLite file
-    store.close()  # the supervisor opens its own connection; children open theirs after fork
+    store = open_store(resolve_url())
+    try:
+        store.ensure_schema()  # refuses an outdated schema; gives a new, empty SQLite file its own
+    finally:
+        store.close()  # the supervisor opens its own connection; children open theirs after fork
 
     from jobctl.runtime import logs
     from jobctl.runtime.supervisor import Supervisor

@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from jobctl import db
-from jobctl.commands.common import GLOBALS
-from jobctl.commands.inspect import alive_threshold
+from jobctl.commands.common import alive_threshold, resolve_url
 from jobctl.config import parse_duration
 from jobctl.errors import ConfigError, UsageError
+from jobctl.store import open_store
 
 
 def top(
@@ -24,15 +23,13 @@ def top(
         seconds = parse_duration(interval, where="--interval", positive=True)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if GLOBALS.config is not None or GLOBALS.database is not None:
-        db.configure(database_url=GLOBALS.database, config=GLOBALS.config)
-    url = db.resolve_url()
+    url = resolve_url()
     threshold = alive_threshold()
-    # Fail like every verb (one line, exit 69) when the database cannot be reached at all; once the
-    # monitor runs, losing the database shows the DISCONNECTED banner instead.
-    probe = db.open_store(url)
+    # Fail like every verb (one line, exit 69; exit 1 without this jobctl's schema) when the database
+    # cannot be used at all; once the monitor runs, losing the database shows the DISCONNECTED banner.
+    probe = open_store(url)
     try:
-        probe.run("throughput_totals")
+        probe.ensure_schema()
     finally:
         probe.close()
 

@@ -9,7 +9,7 @@ import time
 from jobctl.config import DispatcherConfig, QueueConfig
 from jobctl.runtime import logs
 from jobctl.runtime.process import ChildProcess, SlotTable
-from jobctl.store.base import Store
+from jobctl.store import Store
 
 PRUNE_BATCH = 500
 PRUNE_BATCHES_PER_TICK = 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 from jobctl import arguments
 from jobctl.errors import JobClassError
 from jobctl.job import Job, RetryOn, load_job_class
-from jobctl.store.base import ClaimedJob, RunError
+from jobctl.records import ClaimedJob, RunError
+from jobctl.runtime import logs
+from jobctl.store import Session
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,36 @@ class Executor:
                                exception=exc)
             return Outcome(state, duration, error_of(exc), exception=exc)
         return Outcome("finished", time.perf_counter() - start)
+
+
+def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token: int, process_id: int,
+                   delay: float | None = None) -> bool:
+    """Write what became of a run (fenced by `token`) and log it; False when the claim was lost meanwhile.
+
+    The worker and the testing helpers both record runs through here; `delay` replaces a retry's wait
+    (the helpers skip waits). The worker batches finished runs itself and sends only the others.
+    """
+    if outcome.state == "finished":
+        session.finish([job.id], token=token, process_id=process_id)
+        return True
+    error = outcome.error
+    assert error is not None
+    executions = job.executions
+    fields = {"job_id": job.id, "class_": job.class_path, "queue": job.queue, "attempt": executions,
+              "duration_ms": round(outcome.duration * 1000, 3), "error": error.message}
+    if outcome.state == "retry":
+        wait = outcome.delay if delay is None else delay
+        state = session.retry(job.id, token=token, process_id=process_id, delay=wait, queue=outcome.retry_queue,
+                              priority=outcome.retry_priority, error=error)
+        if state is not None:
+            logs.event(logging.WARNING, "job_retry",
+                       f"job {job.id} {job.class_path} on {job.queue} attempt {executions} raised "
+                       f"{error.error_class}: {error.message}; retry in {wait:.1f}s", **fields)
+        return state is not None
+    ended = session.end(job.id, token=token, process_id=process_id, state=outcome.state, error=error)
+    if ended:
+        level = logging.ERROR if outcome.state == "failed" else logging.WARNING
+        verb = "failed" if outcome.state == "failed" else "discarded"
+        logs.event(level, f"job_{verb}", f"job {job.id} {job.class_path} on {job.queue} {verb} after attempt "
+                   f"{executions}: {error.error_class}: {error.message}", **fields)
+    return ended

@@ -23,7 +23,7 @@ from typing import Any
 
 from jobctl.errors import DatabaseError
 from jobctl.runtime import logs
-from jobctl.store.base import RuntimeSession, Store
+from jobctl.store import Session, Store
 
 HOSTNAME = socket.gethostname()
 
@@ -118,7 +118,7 @@ class ChildProcess:
         self.stopping = False
         self.wake = threading.Event()
         self.process_id = 0
-        self.session: RuntimeSession | None = None
+        self.session: Session | None = None
 
     def request_stop(self, *_: Any) -> None:
         """Stop taking new work; finish what runs within shutdown_timeout."""
@@ -135,7 +135,7 @@ class ChildProcess:
         """The supervisor that forked us is no longer our parent."""
         return os.getppid() != self.supervisor_pid
 
-    def connect(self) -> RuntimeSession:
+    def connect(self) -> Session:
         """A runtime session, retrying while the database is away (unless we are stopping)."""
         delay = 0.1
         while True:
@@ -156,7 +156,7 @@ class ChildProcess:
                 self.session.close()
         self.session = self.connect()
 
-    def db(self) -> RuntimeSession:
+    def db(self) -> Session:
         """The current session."""
         assert self.session is not None
         return self.session

@@ -9,7 +9,7 @@ import time
 from jobctl.errors import DatabaseError
 from jobctl.job import Job
 from jobctl.runtime import logs
-from jobctl.store.base import RuntimeSession, Store
+from jobctl.store import Session, Store
 
 # At most one write per job in this interval; a report reaching its total is always written.
 MIN_INTERVAL_S = 0.5
@@ -20,7 +20,7 @@ class ProgressReporter:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._session: RuntimeSession | None = None
+        self._session: Session | None = None
         self._lock = threading.Lock()
         self._last: dict[int, float] = {}
 

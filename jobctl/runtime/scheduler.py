@@ -12,10 +12,11 @@ import datetime as dt
 import logging
 import time
 
+from jobctl.records import RecurringRow
 from jobctl.recurring import RecurringTask, row_for
 from jobctl.runtime import logs
 from jobctl.runtime.process import ChildProcess, SlotTable
-from jobctl.store.base import RecurringRow, Store
+from jobctl.store import Store
 
 # A tick later than this when we get to it counts as missed (the host slept, or nobody ran).
 MISSED_AFTER_S = 60.0

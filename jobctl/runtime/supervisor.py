@@ -26,7 +26,7 @@ from jobctl.runtime.dispatcher import Dispatcher
 from jobctl.runtime.process import HOSTNAME, Death, SlotTable, pid_alive
 from jobctl.runtime.scheduler import Scheduler
 from jobctl.runtime.worker import Worker
-from jobctl.store.base import RuntimeSession, Store
+from jobctl.store import Session, Store
 
 RESTART_BACKOFF_MAX_S = 30.0
 # A child that lived this long before crashing starts its backoff over.
@@ -72,7 +72,7 @@ class Supervisor:
         self.tasks = tasks
         if tasks:
             self.children.append(Child("scheduler", "scheduler", None, SlotTable(0)))
-        self.session: RuntimeSession | None = None
+        self.session: Session | None = None
         self.process_id = 0
         self.stopping = False
         self.quitting = False
@@ -131,7 +131,7 @@ class Supervisor:
             while os.read(self._wake_r, 512):
                 pass
 
-    def _db(self) -> RuntimeSession:
+    def _db(self) -> Session:
         if self.session is None:
             self.session = self.store.session()
         return self.session
@@ -271,15 +271,15 @@ class Supervisor:
         mine = {self.process_id} | {c.slots.process_id for c in self.children if c.slots.process_id}
         try:
             db = self._db()
-            gone = {pid for pid, *_ in db.stale_processes(self.config.process_alive_threshold)}
+            gone = {p.id for p in db.stale_processes(self.config.process_alive_threshold)}
             rows = db.host_processes(HOSTNAME)
-            dead_supervisors = {pid for pid, os_pid, kind, _sup in rows
-                                if kind == "supervisor" and not pid_alive(os_pid)}
-            known = {pid for pid, *_ in rows}
-            for pid, os_pid, _kind, sup in rows:
+            dead_supervisors = {p.id for p in rows if p.kind == "supervisor" and not pid_alive(p.pid)}
+            known = {p.id for p in rows}
+            for p in rows:
+                sup = p.supervisor_id
                 orphan = sup is None or sup in dead_supervisors or sup not in known
-                if (pid in dead_supervisors or orphan) and not pid_alive(os_pid):
-                    gone.add(pid)
+                if (p.id in dead_supervisors or orphan) and not pid_alive(p.pid):
+                    gone.add(p.id)
             gone -= mine
             if gone:
                 released = db.deregister(sorted(gone))

@@ -18,11 +18,12 @@ import psutil
 
 from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
+from jobctl.records import ClaimedJob, Selector
 from jobctl.runtime import logs
-from jobctl.runtime.execution import Executor, Outcome
+from jobctl.runtime.execution import Executor, Outcome, record_outcome
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.runtime.progress import ProgressReporter
-from jobctl.store.base import ClaimedJob, Selector, Store
+from jobctl.store import Store
 
 # Adaptive prefetch keeps about this many seconds of work in hand per thread, up to MAX_PREFETCH
 # jobs: the cap binds only for jobs shorter than ~0.15 ms, where bigger claims mean fewer
@@ -50,7 +51,7 @@ class Worker(ChildProcess):
         self.token = random.getrandbits(62) + 1
         self.jobs: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
         self.done: deque[int] = deque()
-        self.outcomes: deque[tuple[ClaimedJob, Outcome, int]] = deque()
+        self.outcomes: deque[tuple[ClaimedJob, Outcome]] = deque()
         self.maybe_more = True
         self.listening = False
         self.avg_duration: float | None = None
@@ -215,29 +216,8 @@ class Worker(ChildProcess):
     def _apply_outcomes(self) -> None:
         session = self.db()
         while self.outcomes:
-            job, outcome, executions = self.outcomes[0]
-            error = outcome.error
-            assert error is not None
-            if outcome.state == "retry":
-                state = session.retry(job.id, token=self.token, process_id=self.process_id, delay=outcome.delay,
-                                      queue=outcome.retry_queue, priority=outcome.retry_priority, error=error)
-                if state is not None:
-                    logs.event(logging.WARNING, "job_retry",
-                               f"job {job.id} {job.class_path} on {job.queue} attempt {executions} raised "
-                               f"{error.error_class}: {error.message}; retry in {outcome.delay:.1f}s",
-                               job_id=job.id, class_=job.class_path, queue=job.queue, attempt=executions,
-                               duration_ms=round(outcome.duration * 1000, 3), error=error.message)
-            else:
-                ended = session.end(job.id, token=self.token, process_id=self.process_id, state=outcome.state,
-                                    error=error)
-                if ended:
-                    level = logging.ERROR if outcome.state == "failed" else logging.WARNING
-                    verb = "failed" if outcome.state == "failed" else "discarded"
-                    logs.event(level, f"job_{verb}",
-                               f"job {job.id} {job.class_path} on {job.queue} {verb} after attempt {executions}: "
-                               f"{error.error_class}: {error.message}",
-                               job_id=job.id, class_=job.class_path, queue=job.queue, attempt=executions,
-                               duration_ms=round(outcome.duration * 1000, 3), error=error.message)
+            job, outcome = self.outcomes[0]
+            record_outcome(session, job, outcome, token=self.token, process_id=self.process_id)
             self.outcomes.popleft()
             self.in_hand.discard(job.id)
 
@@ -283,7 +263,7 @@ class Worker(ChildProcess):
             job = jobs.get()
             if job is None:
                 return
-            executions = job.attempts - job.attempts_base + 1
+            executions = job.executions
             slots.set(index, job.id)
             if self.log_info:
                 logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
@@ -297,7 +277,7 @@ class Worker(ChildProcess):
                                f"{outcome.duration * 1000:.1f} ms", job_id=job.id, class_=job.class_path,
                                queue=job.queue, attempt=executions, duration_ms=round(outcome.duration * 1000, 3))
             else:
-                self.outcomes.append((job, outcome, executions))
+                self.outcomes.append((job, outcome))
             slots.set(index, 0)
             self.completed[index] += 1
             avg = self.avg_duration
@@ -308,11 +288,7 @@ class Worker(ChildProcess):
     # -- listener thread (PostgreSQL) ----------------------------------------------------
 
     def _matches(self, queue_name: str) -> bool:
-        for s in self.selectors:
-            if s.kind == "any" or (s.kind == "queue" and s.value == queue_name) or (
-                    s.kind == "prefix" and queue_name.startswith(s.value)):
-                return True
-        return False
+        return any(s.matches(queue_name) for s in self.selectors)
 
     def _listen_loop(self) -> None:
         listener = None

@@ -11,9 +11,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from jobctl.commands.render import ago, duration
+from jobctl.formatting import ago, duration
 from jobctl.tui.filtering import Filter
-from jobctl.tui.source import Snapshot, failure_matches
+from jobctl.tui.snapshot import Snapshot, failure_matches
 
 Cell = str | Text
 Row = tuple[str, tuple[Cell, ...]]

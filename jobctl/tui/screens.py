@@ -18,8 +18,8 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Static
 
-from jobctl.commands.render import ago
-from jobctl.info import JobInfo, iso
+from jobctl.formatting import ago
+from jobctl.records import JobInfo, iso
 from jobctl.tui.source import Source
 
 

@@ -12,8 +12,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from jobctl.commands.render import duration
-from jobctl.tui.source import RATE_WINDOW_S, Counts, RateSample
+from jobctl.formatting import duration
+from jobctl.tui.snapshot import RATE_WINDOW_S, Counts, RateSample
 
 
 def age(seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""PostgreSQL side of the runtime: one dedicated autocommit connection per process, plus LISTEN."""
+"""The PostgreSQL runtime session: one dedicated autocommit connection per process, plus LISTEN."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import Any
 
 import psycopg
 
-from jobctl.errors import DatabaseError
-from jobctl.store.base import ClaimedJob, Listener, RecurringRow, RunError, RuntimeSession, Selector
-from jobctl.store.postgres import Q, connect
-from jobctl.urls import DatabaseURL, scrub
+from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
+from jobctl.store.interface import Listener, Session
+from jobctl.store.postgres.connection import CHANNEL, Q, connect, lost
+from jobctl.urls import DatabaseURL
 
-CHANNEL = "jobctl"
 # Below every real (priority, id): the keyset hint that means "from the head of the queue".
 HEAD = (-(2**31), 0)
 
@@ -23,7 +22,7 @@ def like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-class PostgresSession(RuntimeSession):
+class PostgresSession(Session):
     """Runtime statements on one connection; every call is one statement and one commit."""
 
     def __init__(self, url: DatabaseURL) -> None:
@@ -34,7 +33,7 @@ class PostgresSession(RuntimeSession):
         try:
             return self.conn.execute(Q[name], params).fetchall()
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
+            raise lost(exc, self.url) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -57,11 +56,11 @@ class PostgresSession(RuntimeSession):
     def release_claims(self, process_id: int, keep: Sequence[int]) -> int:
         return int(self._run("release_claims", {"process_id": process_id, "keep": list(keep)})[0][0])
 
-    def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
-        return [(int(r[0]), r[1], int(r[2]), r[3]) for r in self._run("stale_processes", {"threshold": threshold})]
+    def stale_processes(self, threshold: float) -> list[ProcessRef]:
+        return [ProcessRef._make(r) for r in self._run("stale_processes", {"threshold": threshold})]
 
-    def host_processes(self, hostname: str) -> list[tuple[int, int, str, int | None]]:
-        return [(int(r[0]), int(r[1]), r[2], r[3]) for r in self._run("host_processes", {"hostname": hostname})]
+    def host_processes(self, hostname: str) -> list[ProcessRef]:
+        return [ProcessRef._make(r) for r in self._run("host_processes", {"hostname": hostname})]
 
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
                    message: str) -> list[tuple[int, str]]:
@@ -149,7 +148,7 @@ class PostgresSession(RuntimeSession):
         try:
             self.conn.execute(Q[name], params)
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
+            raise lost(exc, self.url) from None
 
 
 class PostgresListener(Listener):
@@ -164,7 +163,7 @@ class PostgresListener(Listener):
         try:
             return [n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)]
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"database {self.url.redacted}: {scrub(str(exc), self.url)}") from None
+            raise lost(exc, self.url) from None
 
     def close(self) -> None:
         self.conn.close()

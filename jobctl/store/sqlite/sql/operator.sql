@@ -1,10 +1,9 @@
--- Named queries for operators (CLI verbs and the monitor), SQLite. A query may hold several
--- statements: they run in one transaction and the last one's rows are the result.
+-- Operators' named queries for SQLite (CLI verbs, the monitor, the testing helpers). A query may
+-- hold several statements: they run in one transaction, and the last one's rows are the result.
 
--- name: active_by_queue
+-- name: queue_counts
 -- Active and failed jobs per queue and state, with each queue's oldest ready due time.
-SELECT queue, state, count(*) AS n, min(scheduled_at) FILTER (WHERE state = 'ready') AS oldest_ready_at,
-       :now AS now
+SELECT queue, state, count(*) AS n, min(scheduled_at) FILTER (WHERE state = 'ready') AS oldest_ready_at
 FROM jobctl_jobs
 WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'failed')
 GROUP BY queue, state;
@@ -15,11 +14,11 @@ SELECT count(*) AS n FROM jobctl_jobs WHERE state = :state;
 
 -- name: paused_queues
 -- Every paused queue.
-SELECT queue, paused_at FROM jobctl_pauses ORDER BY queue;
+SELECT queue FROM jobctl_pauses ORDER BY queue;
 
 -- name: throughput
 -- Finished and failed runs per minute over the last hour and a bit.
-SELECT minute, sum(finished) AS finished, sum(failed) AS failed, :now AS now
+SELECT minute, sum(finished) AS finished, sum(failed) AS failed
 FROM jobctl_throughput WHERE minute >= :now - :now % 60 - 61 * 60
 GROUP BY minute;
 
@@ -28,7 +27,7 @@ GROUP BY minute;
 SELECT COALESCE(sum(finished), 0) AS finished, COALESCE(sum(failed), 0) AS failed, :now AS now
 FROM jobctl_throughput;
 
--- name: live_processes
+-- name: live_process_count
 -- Processes whose heartbeat is recent.
 SELECT count(*) AS n FROM jobctl_processes WHERE last_heartbeat_at >= :now - :threshold;
 
@@ -65,7 +64,7 @@ WHERE state IN (SELECT value FROM json_each(:states)) AND (:queue IS NULL OR que
   AND (:older_than IS NULL OR COALESCE(finished_at, enqueued_at) < :now - :older_than)
 ORDER BY id;
 
--- name: failed_for_matching
+-- name: failed_page
 -- A page of failed jobs (oldest first, after an id) as the Failures panel's rows: queue, class,
 -- attempts, when it failed and its last error. The monitor's filter runs on them in Python (str.lower).
 SELECT j.id, j.queue, j.class, j.attempts, j.finished_at,
@@ -107,12 +106,12 @@ INSERT INTO jobctl_pauses (queue, paused_at) VALUES (:queue, :now) ON CONFLICT D
 -- Claim from a queue again.
 DELETE FROM jobctl_pauses WHERE queue = :queue RETURNING queue;
 
--- name: list_processes
+-- name: processes
 -- Every registered process.
 SELECT id, kind, hostname, pid, supervisor_id, queues, threads, busy, last_heartbeat_at, started_at, metadata
 FROM jobctl_processes ORDER BY id;
 
--- name: list_recurring
+-- name: recurring_tasks
 -- Recurring tasks as schedulers registered them, with their last enqueued tick.
 SELECT t.key, t.schedule, t.cron, t.class, t.command, t.arguments, t.queue, t.priority, t.description,
        t.next_run_at, (SELECT max(run_at) FROM jobctl_recurring_runs AS r WHERE r.task_key = t.key) AS last_run_at
@@ -121,23 +120,23 @@ FROM jobctl_recurring_tasks AS t ORDER BY t.key;
 -- name: claimed_executions
 -- Claimed jobs with the process holding them and their progress, oldest claim first (bounded).
 SELECT j.id, j.class, j.queue, j.claimed_at, j.attempts, j.attempts_base, j.process_id,
-       p.hostname, p.pid, p.kind, g.done, g.total, g.message AS progress_message, g.at AS progress_at,
-       :now AS now
+       p.hostname, p.pid, p.kind, g.done, g.total, g.message AS progress_message, g.at AS progress_at
 FROM jobctl_jobs AS j
 LEFT JOIN jobctl_processes AS p ON p.id = j.process_id
 LEFT JOIN jobctl_progress AS g ON g.job_id = j.id
 WHERE j.state = 'claimed' ORDER BY j.claimed_at, j.id LIMIT :limit;
 
--- name: recurring_task_row
+-- name: recurring_task
 -- What one recurring task's ticks enqueue.
-SELECT key, class, arguments, queue, priority FROM jobctl_recurring_tasks WHERE key = :key;
+SELECT key, schedule, cron, class, command, arguments, queue, priority, description, next_run_at
+FROM jobctl_recurring_tasks WHERE key = :key;
 
 -- name: make_scheduled_due
--- Tests skip waits: every scheduled job becomes due now.
+-- The testing helpers skip waits: every scheduled job becomes due now.
 UPDATE jobctl_jobs SET scheduled_at = :now WHERE state = 'scheduled' RETURNING id;
 
--- name: enqueued_jobs
--- Jobs waiting to run (scheduled, ready or blocked), oldest first (the testing helpers).
+-- name: waiting_jobs
+-- Jobs waiting to run (scheduled, ready or blocked), oldest first (the testing helpers' view).
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
        claimed_at, finished_at, process_id
 FROM jobctl_jobs WHERE state IN ('scheduled', 'ready', 'blocked') ORDER BY id;

@@ -1,74 +1,7 @@
--- Named queries for PostgreSQL. Each starts with `-- name: NAME` and a one-line description.
--- Parameters are psycopg named placeholders. Statement shapes are kept plan-stable: claims
--- and completions are primary-key lookups by `id = ANY(array)`.
-
--- name: insert_job
--- Insert one job, ready now or scheduled; with an active job holding the same key, insert nothing.
-WITH t AS (
-    SELECT COALESCE(%(run_at)s::timestamptz, now() + %(delay)s::float8 * interval '1 second') AS at
-), ins AS (
-    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, concurrency_key)
-    SELECT %(queue)s, %(class)s, %(priority)s,
-           CASE WHEN t.at > now() THEN 'scheduled' ELSE %(due_state)s END,
-           %(arguments)s, %(key)s, t.at, %(concurrency_key)s
-    FROM t
-    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')
-    DO NOTHING
-    RETURNING id, state, queue
-)
-SELECT id, state, (CASE WHEN state = 'ready' THEN pg_notify('jobctl', queue) END)::text AS _
-FROM ins;
-
--- name: insert_jobs
--- Insert many jobs in one statement (keys, waits); duplicates of active keys are skipped; one notify per queue.
-WITH ins AS (
-    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at)
-    SELECT u.q, u.c, u.p, CASE WHEN u.at > now() THEN 'scheduled' ELSE 'ready' END, u.a, u.k, u.at
-    FROM (
-        SELECT q, c, p, a, k, COALESCE(r, now() + d * interval '1 second') AS at, o
-        FROM unnest(%(queues)s::text[], %(classes)s::text[], %(priorities)s::int[], %(arguments)s::json[],
-                    %(keys)s::text[], %(run_ats)s::timestamptz[], %(delays)s::float8[])
-             WITH ORDINALITY AS x(q, c, p, a, k, r, d, o)
-    ) u
-    ORDER BY u.o
-    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')
-    DO NOTHING
-    RETURNING state, queue
-), woken AS (
-    SELECT DISTINCT queue FROM ins WHERE state = 'ready'
-)
-SELECT (SELECT count(*) FROM ins) AS inserted,
-       (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;
-
--- name: copy_jobs
--- Stream ready jobs without keys or waits (the bulk fast path).
-COPY jobctl_jobs (queue, class, priority, state, arguments) FROM STDIN;
-
--- name: notify_queues
--- Wake the workers of these queues (once per queue, after a bulk insert).
-SELECT count(*) FROM unnest(%(queues)s::text[]) AS q WHERE pg_notify('jobctl', q) IS NULL;
-
--- name: find_active_by_key
--- The active job holding a unique key.
-SELECT id, state FROM jobctl_jobs
-WHERE key = %(key)s AND state IN ('scheduled', 'ready', 'blocked', 'claimed');
-
--- name: job_state
--- The state of one job.
-SELECT state FROM jobctl_jobs WHERE id = %(id)s;
-
--- name: count_jobs
--- Count jobs, optionally of one state and/or one queue.
-SELECT count(*) FROM jobctl_jobs
-WHERE (%(state)s::text IS NULL OR state = %(state)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s);
-
--- name: database_identity
--- What identifies this database: its name, the server's port and start time.
-SELECT current_database() || '|' || COALESCE(inet_server_port()::text, '') || '|'
-       || pg_postmaster_start_time()::text;
-
--- ---------------------------------------------------------------------------------------
--- Runtime: processes, claims, completions, dispatching, pruning.
+-- The runtime's named queries for PostgreSQL: processes, claims, completions, dispatching,
+-- pruning. Each starts with `-- name: NAME` and a one-line description; parameters are psycopg
+-- named placeholders. Statement shapes are kept plan-stable: claims and completions are
+-- primary-key lookups by `id = ANY(array)`.
 
 -- name: register_process
 -- Register a supervisor, worker, dispatcher or scheduler.
@@ -100,12 +33,12 @@ SELECT (SELECT count(*) FROM released) AS released,
 
 -- name: stale_processes
 -- Processes on any host whose heartbeat is older than the threshold (seconds).
-SELECT id, hostname, pid, kind FROM jobctl_processes
+SELECT id, hostname, pid, kind, supervisor_id FROM jobctl_processes
 WHERE last_heartbeat_at < now() - %(threshold)s::float8 * interval '1 second';
 
 -- name: host_processes
 -- Processes registered from one host (to find those whose pid is gone).
-SELECT id, pid, kind, supervisor_id FROM jobctl_processes WHERE hostname = %(hostname)s;
+SELECT id, hostname, pid, kind, supervisor_id FROM jobctl_processes WHERE hostname = %(hostname)s;
 
 -- name: crash_jobs
 -- Jobs that were executing when their process died: count the run and the crash; fail after max_crashes.

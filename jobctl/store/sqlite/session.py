@@ -1,4 +1,4 @@
-"""SQLite side of the runtime: one connection per process; each step is one BEGIN IMMEDIATE."""
+"""The SQLite runtime session: one connection per process; each step is one BEGIN IMMEDIATE."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from jobctl.errors import DatabaseError
-from jobctl.store.base import ClaimedJob, RecurringRow, RunError, RuntimeSession, Selector
-from jobctl.store.sqlite import Q, connect, split_script
+from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
+from jobctl.store.interface import Session
+from jobctl.store.sqlite.connection import Q, connect, script
 from jobctl.urls import DatabaseURL
 
 T = TypeVar("T")
@@ -23,7 +24,7 @@ def glob_prefix(prefix: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in prefix) + "*"
 
 
-class SqliteSession(RuntimeSession):
+class SqliteSession(Session):
     """Runtime statements on one SQLite connection."""
 
     def __init__(self, url: DatabaseURL) -> None:
@@ -81,13 +82,13 @@ class SqliteSession(RuntimeSession):
         return self._tx(lambda c, now: int(c.execute(Q["release_claims"], {
             "process_id": process_id, "keep": json.dumps(list(keep))}).rowcount))
 
-    def stale_processes(self, threshold: float) -> list[tuple[int, str, int, str]]:
+    def stale_processes(self, threshold: float) -> list[ProcessRef]:
         rows = self.conn.execute(Q["stale_processes"], {"now": time.time(), "threshold": threshold}).fetchall()
-        return [(int(r[0]), r[1], int(r[2]), r[3]) for r in rows]
+        return [ProcessRef._make(r) for r in rows]
 
-    def host_processes(self, hostname: str) -> list[tuple[int, int, str, int | None]]:
+    def host_processes(self, hostname: str) -> list[ProcessRef]:
         rows = self.conn.execute(Q["host_processes"], {"hostname": hostname}).fetchall()
-        return [(int(r[0]), int(r[1]), r[2], r[3]) for r in rows]
+        return [ProcessRef._make(r) for r in rows]
 
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
                    message: str) -> list[tuple[int, str]]:
@@ -189,8 +190,7 @@ class SqliteSession(RuntimeSession):
         def body(c: sqlite3.Connection, now: float) -> int:
             ids = [r[0] for r in c.execute(Q["prune_finished_ids"], {"now": now, "age": age, "limit": limit})]
             if ids:
-                for statement in split_script(Q["delete_jobs"]):  # the operators' delete, three statements
-                    c.execute(statement, {"ids": json.dumps(ids)}).fetchall()
+                script(c, "delete_jobs", {"ids": json.dumps(ids)})  # the operators' delete
             return len(ids)
 
         return self._tx(body)

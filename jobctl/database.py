@@ -1,4 +1,4 @@
-"""Which database jobctl talks to: `configure()`, `using()`, and the per-process store."""
+"""Which database jobctl talks to: `configure()`, `using()`, and this process's store."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from jobctl import urls
-from jobctl.store.base import Store
+from jobctl.store import Store, open_store
 
 _configured_url: str | None = None
 _config_path: str | None = None
@@ -49,17 +49,6 @@ def _config_database() -> str | None:
 
     explicit = _config_path is not None
     return load_queue_config(_config_path, explicit=explicit).database
-
-
-def open_store(url: urls.DatabaseURL) -> Store:
-    """A new store for a URL (the caller owns and closes it)."""
-    if url.backend == "postgresql":
-        from jobctl.store.postgres import PostgresStore
-
-        return PostgresStore(url)
-    from jobctl.store.sqlite import SqliteStore
-
-    return SqliteStore(url)
 
 
 def get_store() -> Store:

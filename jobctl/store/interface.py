@@ -1,0 +1,300 @@
+"""The one interface both backends implement: a typed method per statement, runtime and operator alike.
+
+Nothing above `jobctl.store` asks which database it is on, and nothing outside it names a query.
+Every method's inputs and results are plain records (`jobctl.records`) or builtins. The behaviour
+contract is `tests/test_store_conformance.py`: one suite, run on every backend, with the same inputs
+and the same expected results.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from jobctl.records import (
+    ClaimedExecution,
+    ClaimedJob,
+    FailureSummary,
+    Inserted,
+    JobInfo,
+    NewJob,
+    ProcessInfo,
+    ProcessRef,
+    QueueCounts,
+    ReadyJobs,
+    RecurringInfo,
+    RecurringRow,
+    RunError,
+    Selector,
+    ThroughputMinute,
+    ThroughputTotals,
+)
+from jobctl.urls import DatabaseURL
+
+
+class Store(abc.ABC):
+    """A database holding jobctl's tables, on a connection of the store's own (opened on first use,
+    after checking the schema is this jobctl's). Methods taking `conn` run on the caller's connection
+    instead (inside its transaction, without committing) when one is given."""
+
+    url: DatabaseURL
+    listens: bool = False
+    """Whether workers can wait for NOTIFY instead of polling."""
+
+    # -- schema and connections -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations (idempotent, safe from two hosts at once); return the names applied."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> tuple[int, int]:
+        """(version in the database, latest version this jobctl knows)."""
+
+    @abc.abstractmethod
+    def ensure_schema(self) -> None:
+        """Raise `SchemaOutdated` (naming `jobctl db migrate` and the versions found and needed) unless the
+        schema is this jobctl's; a new, empty SQLite file gets its schema instead."""
+
+    @abc.abstractmethod
+    def check_connection(self, conn: Any) -> None:
+        """Raise ValueError when a caller's connection is not to this store's database."""
+
+    @abc.abstractmethod
+    def session(self) -> Session:
+        """A new dedicated connection for a runtime process."""
+
+    def listener(self) -> Listener | None:
+        """A new LISTEN connection, or None on backends that poll."""
+        return None
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the store's own connection (never callers')."""
+
+    # -- enqueueing -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_job(self, job: NewJob, conn: Any = None) -> Inserted:
+        """Insert one job (or find the active one holding its key)."""
+
+    @abc.abstractmethod
+    def insert_jobs(self, ready: ReadyJobs, other: Sequence[NewJob], conn: Any = None) -> int:
+        """Insert many jobs in one transaction and as few round trips as the backend allows: `ready` ones
+        by the backend's bulk path, then the `other` ones; return how many were created."""
+
+    @abc.abstractmethod
+    def job_state(self, job_id: int, conn: Any = None) -> str | None:
+        """A job's current state, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def count(self, state: str | None = None, queue: str | None = None) -> int:
+        """How many jobs, optionally of one state and/or queue."""
+
+    # -- reading, for operators -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def queue_counts(self) -> QueueCounts:
+        """Active and failed jobs per queue and state, each queue's oldest ready due time, and the time."""
+
+    @abc.abstractmethod
+    def count_in_state(self, state: str) -> int:
+        """Exact count of one state, through that state's index (finished and discarded included)."""
+
+    @abc.abstractmethod
+    def paused_queues(self) -> list[str]:
+        """Every paused queue, by name."""
+
+    @abc.abstractmethod
+    def throughput(self) -> list[ThroughputMinute]:
+        """Finished and failed runs per minute, for the current minute and the 61 before it."""
+
+    @abc.abstractmethod
+    def throughput_totals(self) -> ThroughputTotals:
+        """Runs finished and failed since the counters began, and the database's time."""
+
+    @abc.abstractmethod
+    def live_process_count(self, threshold: float) -> int:
+        """Processes whose heartbeat is at most `threshold` seconds old."""
+
+    @abc.abstractmethod
+    def get_jobs(self, ids: Sequence[int], conn: Any = None) -> list[JobInfo]:
+        """Jobs by id with their errors and progress, newest first; unknown ids are simply absent."""
+
+    @abc.abstractmethod
+    def list_jobs(self, *, state: str | None = None, queue: str | None = None, class_path: str | None = None,
+                  limit: int = 50, after: int | None = None) -> list[JobInfo]:
+        """One page of jobs (with errors and progress), newest first; `after` is the previous page's last id."""
+
+    @abc.abstractmethod
+    def waiting_jobs(self) -> list[JobInfo]:
+        """Jobs enqueued and not yet run (scheduled, ready or blocked), oldest first."""
+
+    @abc.abstractmethod
+    def match_jobs(self, *, states: Sequence[str], queue: str | None = None, class_path: str | None = None,
+                   older_than: float | None = None) -> list[int]:
+        """Ids, ascending, of the jobs in `states` (and queue, class) a bulk verb selects; `older_than`
+        seconds since they finished (or were enqueued, if unfinished)."""
+
+    @abc.abstractmethod
+    def failed_page(self, *, after: int = 0, limit: int = 10_000) -> list[FailureSummary]:
+        """A page of failed jobs with their last error, oldest first, ids after `after`."""
+
+    @abc.abstractmethod
+    def claimed_executions(self, limit: int) -> list[ClaimedExecution]:
+        """Claimed jobs with their process and progress, oldest claim first (at most `limit`)."""
+
+    @abc.abstractmethod
+    def processes(self) -> list[ProcessInfo]:
+        """Every registered process, by id."""
+
+    @abc.abstractmethod
+    def recurring_tasks(self) -> list[RecurringInfo]:
+        """Recurring tasks as schedulers registered them, with their last tick, by key."""
+
+    @abc.abstractmethod
+    def recurring_task(self, key: str) -> RecurringRow | None:
+        """What one registered recurring task's ticks enqueue, or None when it is not registered."""
+
+    # -- changing, for operators ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def retry_failed(self, ids: Sequence[int]) -> list[int]:
+        """Failed jobs back to ready with a fresh retry budget; one whose key another active job holds is
+        left alone. Returns the ids changed, ascending."""
+
+    @abc.abstractmethod
+    def discard_jobs(self, ids: Sequence[int]) -> list[int]:
+        """Failed, ready, scheduled or blocked jobs to discarded; returns the ids changed, ascending."""
+
+    @abc.abstractmethod
+    def delete_jobs(self, ids: Sequence[int]) -> list[int]:
+        """Delete jobs with their errors and progress; returns the ids deleted, ascending."""
+
+    @abc.abstractmethod
+    def pause_queue(self, queue: str) -> bool:
+        """Stop claiming from a queue (it need not have jobs); False when it was paused already."""
+
+    @abc.abstractmethod
+    def resume_queue(self, queue: str) -> bool:
+        """Claim from a queue again and wake its workers; False when it was not paused."""
+
+    @abc.abstractmethod
+    def make_scheduled_due(self) -> int:
+        """Every scheduled job becomes due now (the testing helpers skip waits); returns how many."""
+
+
+class Session(abc.ABC):
+    """A runtime process's own connection: registration, claims, completions, dispatching. Every call
+    is one transaction."""
+
+    @abc.abstractmethod
+    def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
+                         queues: str | None, threads: int | None, metadata: str | None) -> int:
+        """Insert a process row; returns its id."""
+
+    @abc.abstractmethod
+    def heartbeat(self, beats: Sequence[tuple[int, int]]) -> set[int]:
+        """Beat for (process id, busy threads) pairs; returns the ids still registered."""
+
+    @abc.abstractmethod
+    def deregister(self, process_ids: Sequence[int]) -> int:
+        """Return the processes' claimed jobs to ready (uncounted) and delete them; returns jobs released."""
+
+    @abc.abstractmethod
+    def release_claims(self, process_id: int, keep: Sequence[int]) -> int:
+        """Return a live process's claimed jobs to ready (uncounted), except `keep`; returns how many."""
+
+    @abc.abstractmethod
+    def stale_processes(self, threshold: float) -> list[ProcessRef]:
+        """Processes, on any host, whose heartbeat is older than `threshold` seconds."""
+
+    @abc.abstractmethod
+    def host_processes(self, hostname: str) -> list[ProcessRef]:
+        """The processes registered from `hostname`."""
+
+    @abc.abstractmethod
+    def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
+                   message: str) -> list[tuple[int, str]]:
+        """Count a crashed run for jobs that were executing; returns (id, new state)."""
+
+    @abc.abstractmethod
+    def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
+              done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
+        """Mark `done` finished and claim up to `limit` ready jobs (by priority, then id; after the
+        (priority, id) `after` when given), in one round trip where possible."""
+
+    @abc.abstractmethod
+    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
+        """Mark jobs finished (fenced by the token)."""
+
+    @abc.abstractmethod
+    def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,
+              priority: int | None, error: RunError) -> str | None:
+        """Count a failed run and schedule the next; returns the new state, None if the claim was lost."""
+
+    @abc.abstractmethod
+    def end(self, job_id: int, *, token: int, process_id: int, state: str, error: RunError) -> bool:
+        """Count a final run as failed or discarded; False if the claim was lost."""
+
+    @abc.abstractmethod
+    def dispatch_due(self, limit: int) -> int:
+        """Move up to `limit` due scheduled jobs to ready."""
+
+    @abc.abstractmethod
+    def dispatch_and_unblock(self, limit: int) -> tuple[int, int]:
+        """`dispatch_due` then `unblock_all` in one round trip where the backend allows; (moved, unblocked)."""
+
+    @abc.abstractmethod
+    def unblock_all(self) -> int:
+        """Reclaim leaked concurrency slots and hand free slots to blocked jobs; returns jobs unblocked."""
+
+    @abc.abstractmethod
+    def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
+        """Record a running job's progress."""
+
+    @abc.abstractmethod
+    def prune_finished(self, age: float, limit: int) -> int:
+        """Delete up to `limit` finished jobs older than `age` seconds."""
+
+    @abc.abstractmethod
+    def prune_throughput(self, age: float) -> None:
+        """Forget throughput counters older than `age` seconds."""
+
+    @abc.abstractmethod
+    def now(self) -> dt.datetime:
+        """The database's clock (aware UTC)."""
+
+    @abc.abstractmethod
+    def upsert_recurring_task(self, row: RecurringRow) -> None:
+        """Record a recurring task as this scheduler loaded it."""
+
+    @abc.abstractmethod
+    def enqueue_tick(self, row: RecurringRow, run_at: dt.datetime) -> int | None:
+        """Enqueue the tick `run_at` of a task; None when another scheduler already did."""
+
+    @abc.abstractmethod
+    def set_next_run(self, key: str, next_run_at: dt.datetime) -> None:
+        """Show operators when a task runs next."""
+
+    @abc.abstractmethod
+    def prune_recurring_runs(self, age: float) -> None:
+        """Forget ticks older than `age` seconds."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the connection."""
+
+
+class Listener(abc.ABC):
+    """Wake-ups for idle workers (PostgreSQL LISTEN); SQLite has none and polls."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> list[str]:
+        """Block up to `timeout` seconds for notifications; returns their payloads (queue names)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop listening."""

@@ -1,0 +1,125 @@
+"""Opening an SQLite file (WAL), the backend's named SQL, its schema, and times as stored (epoch seconds)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+from jobctl.errors import DatabaseError
+from jobctl.store import sqlfiles
+from jobctl.store.common import schema_outdated
+from jobctl.urls import DatabaseURL
+
+BUSY_TIMEOUT_S = 5.0
+PACKAGE = "jobctl.store.sqlite"
+Q = sqlfiles.load(PACKAGE)
+"""The backend's named queries."""
+
+
+def latest_version() -> int:
+    """The newest schema version this jobctl knows."""
+    return sqlfiles.migrations(PACKAGE)[-1][0]
+
+
+def utc(value: float | None) -> dt.datetime | None:
+    """Epoch seconds as stored, as an aware UTC datetime."""
+    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def at(value: float) -> dt.datetime:
+    """A stored time that is never NULL, as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def connect(url: DatabaseURL, *, synchronous: str = "FULL") -> sqlite3.Connection:
+    """Open the file in WAL mode, autocommit (explicit BEGIN), usable from any thread of this process."""
+    folder = os.path.dirname(url.target)
+    if folder and not os.path.isdir(folder):
+        raise DatabaseError(f"cannot open {url.redacted}: directory {folder} does not exist")
+    try:
+        conn = sqlite3.connect(url.target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"cannot open {url.redacted}: {exc}") from None
+    return conn
+
+
+def split_script(text: str) -> list[str]:
+    """Split SQL text into statements (executescript would commit our transaction)."""
+    statements, buf = [], ""
+    for line in text.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            statements.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()):
+        statements.append(buf.strip())
+    return statements
+
+
+@cache
+def statements(name: str) -> list[str]:
+    """The statements of a named query that holds several."""
+    return split_script(Q[name])
+
+
+def script(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> list[Any]:
+    """Run every statement of a named query (inside the caller's transaction); the last one's rows."""
+    found = statements(name)
+    for statement in found[:-1]:
+        conn.execute(statement, params).fetchall()
+    return conn.execute(found[-1], params).fetchall()
+
+
+@contextmanager
+def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction taken up front, so two writers queue instead of deadlocking."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the file (0 without jobctl's tables)."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobctl_migrations'").fetchone()
+    if row is None:
+        return 0
+    return int(conn.execute("SELECT COALESCE(max(version), 0) FROM jobctl_migrations").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations in one write transaction; return the names applied."""
+    applied: list[str] = []
+    with write(conn):
+        conn.execute("CREATE TABLE IF NOT EXISTS jobctl_migrations (version INTEGER PRIMARY KEY, "
+                     "name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        done = {row[0] for row in conn.execute("SELECT version FROM jobctl_migrations")}
+        for version, name, text in sqlfiles.migrations(PACKAGE):
+            if version in done:
+                continue
+            for statement in split_script(text):
+                conn.execute(statement)
+            conn.execute("INSERT INTO jobctl_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                         (version, name, time.time()))
+            applied.append(f"{version:04d}_{name}")
+    return applied
+
+
+def require_schema(conn: sqlite3.Connection, url: DatabaseURL) -> None:
+    """Give a new, empty file its schema; raise SchemaOutdated for a file with an older one."""
+    version, latest = schema_version(conn), latest_version()
+    if version == 0:
+        migrate(conn)
+    elif version < latest:
+        raise schema_outdated(url, version, latest)
