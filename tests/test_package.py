@@ -41,28 +41,38 @@ def test_store_imports_nothing_above_it() -> None:
 
 @pytest.mark.slow
 def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
-    """Build the wheel, install it in a fresh virtualenv, run `jobctl --help` and an enqueue on SQLite."""
+    """`make dist`'s wheel in a fresh virtualenv outside the repo: the command, an enqueue, `start --check`."""
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-                   check=True, capture_output=True)
-    wheel = next(dist.glob("jobctl-*.whl"))
+    built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    [wheel] = dist.glob("*.whl")
+    assert wheel.name == f"jobctl_queue-{jobctl.__version__}-py3-none-any.whl"
+    assert len(list(dist.glob("jobctl_queue-*.tar.gz"))) == 1
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
-    py = env_dir / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)],
-                   check=True, capture_output=True)
+    bin_dir = env_dir / "bin"
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
+                    str(wheel)], cwd=tmp_path, check=True, capture_output=True)
+
     work = tmp_path / "app"
     work.mkdir()
     (work / "myjobs.py").write_text("import jobctl\nclass Hello(jobctl.Job):\n    def perform(self, n): pass\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBCTL_", "DATABASE_URL", "PYTHONPATH"))}
-    jobctl_bin = str(env_dir / "bin" / "jobctl")
-    help_out = subprocess.run([jobctl_bin, "--help"], cwd=work, env=env, capture_output=True, text=True)
-    assert help_out.returncode == 0 and "enqueue" in help_out.stdout
-    out = subprocess.run([jobctl_bin, "enqueue", "myjobs:Hello", "[1]", "--json"], cwd=work, env=env,
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JOBCTL_", "DATABASE_URL", "PYTHONPATH", "VIRTUAL_ENV", "MANPATH"))}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=work, env={**env, **extra}, capture_output=True, text=True, timeout=120)
+
+    version = run(str(bin_dir / "jobctl"), "--version")
+    assert (version.returncode, version.stdout) == (0, f"jobctl {jobctl.__version__}\n"), version.stderr
+    enqueued = run(str(bin_dir / "jobctl"), "enqueue", "myjobs:Hello", "[1]", "--json")
+    assert enqueued.returncode == 0, enqueued.stderr
     assert (work / "jobctl.sqlite3").exists()
-    check = subprocess.run([str(py), "-c", "import jobctl, pathlib; print(jobctl.__file__); print(jobctl.count())"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True)
-    where, count = check.stdout.split()
-    assert str(env_dir) in where and count == "1"
+    check = run(str(bin_dir / "jobctl"), "start", "--check")
+    assert check.returncode == 0 and ": ok" in check.stdout + check.stderr, check.stdout + check.stderr
+
+    probe = "import jobctl; print(jobctl.__file__, jobctl.count())"
+    where, count = run(str(bin_dir / "python"), "-c", probe).stdout.split()
+    assert where.startswith(str(env_dir)) and count == "1"
+
