@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@# The distribution was once named "jobctl" (taken on PyPI): drop it, and its metadata, first.
-	$(PY) -m pip uninstall -q -y jobctl
+	if $(PY) -m pip show -q jobctl >/dev/null 2>&1; then $(PY) -m pip uninstall -q -y jobctl; fi
 	rm -rf jobctl.egg-info
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
