@@ -12,21 +12,30 @@ goes there.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
-
-import pytest
 
 import jobctl
 from jobctl import admin, arguments, db, urls
 from jobctl.info import JobInfo
 from jobctl.job import Job, job_class_path
 from jobctl.store.base import Selector, Store
+
+# pytest is an optional extra (jobctl-queue[pytest]): without it this module still imports and its
+# helpers work, and `jobctl_queue` is a plain function instead of a fixture.
+if TYPE_CHECKING or importlib.util.find_spec("pytest") is not None:
+    from pytest import fixture
+else:
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    def fixture(function: _F) -> _F:
+        return function
 
 __all__ = ["TestQueue", "assert_enqueued", "enqueued_jobs", "jobctl_queue", "perform_enqueued_jobs"]
 
@@ -146,7 +155,7 @@ def _fresh_url(tmp_path: Path) -> tuple[str, Any]:
     return f"{server}{sep}options={quote(f'-csearch_path={schema}')}", (target, schema)
 
 
-@pytest.fixture
+@fixture
 def jobctl_queue(tmp_path: Path) -> Iterator[TestQueue]:
     """An isolated jobctl queue for this test; every enqueue in the test goes to it."""
     global _current

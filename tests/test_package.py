@@ -41,7 +41,8 @@ def test_store_imports_nothing_above_it() -> None:
 
 @pytest.mark.slow
 def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
-    """`make dist`'s wheel in a fresh virtualenv outside the repo: the command, an enqueue, `start --check`."""
+    """`make dist`'s wheel in a fresh virtualenv outside the repo: the command, an enqueue, `start --check`,
+    and `jobctl.testing` without pytest (an extra the wheel does not pull in)."""
     dist = tmp_path / "dist"
     built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
                            cwd=tmp_path, capture_output=True, text=True)
@@ -72,7 +73,8 @@ def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
     check = run(str(bin_dir / "jobctl"), "start", "--check")
     assert check.returncode == 0 and ": ok" in check.stdout + check.stderr, check.stdout + check.stderr
 
-    probe = "import jobctl; print(jobctl.__file__, jobctl.count())"
-    where, count = run(str(bin_dir / "python"), "-c", probe).stdout.split()
-    assert where.startswith(str(env_dir)) and count == "1"
+    probe = ("import importlib.util, jobctl, jobctl.testing; "
+             "print(jobctl.__file__, importlib.util.find_spec('pytest') is None, jobctl.count())")
+    where, no_pytest, count = run(str(bin_dir / "python"), "-c", probe).stdout.split()
+    assert where.startswith(str(env_dir)) and no_pytest == "True" and count == "1"
 
