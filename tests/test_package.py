@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -42,7 +43,7 @@ def test_store_imports_nothing_above_it() -> None:
 @pytest.mark.slow
 def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
     """`make dist`'s wheel in a fresh virtualenv outside the repo: the command, an enqueue, `start --check`,
-    and `jobctl.testing` without pytest (an extra the wheel does not pull in)."""
+    the man pages, and `jobctl.testing` without pytest (an extra the wheel does not pull in)."""
     dist = tmp_path / "dist"
     built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
                            cwd=tmp_path, capture_output=True, text=True)
@@ -78,3 +79,8 @@ def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
     where, no_pytest, count = run(str(bin_dir / "python"), "-c", probe).stdout.split()
     assert where.startswith(str(env_dir)) and no_pytest == "True" and count == "1"
 
+    pages = env_dir / "share" / "man" / "man1"
+    assert sorted(p.name for p in pages.glob("*.1")) == sorted(p.name for p in (ROOT / "man").glob("*.1"))
+    if shutil.which("man"):
+        found = run("man", "-w", "jobctl", MANPATH="", PATH=f"{bin_dir}:{env.get('PATH', '')}")
+        assert found.stdout.strip() == str(pages / "jobctl.1"), found.stderr
