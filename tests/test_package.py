@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -14,6 +16,9 @@ import pytest
 import jobctl
 
 ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+WHEEL = f"jobctl_queue-{jobctl.__version__}-py3-none-any.whl"
+"""The wheel `make dist` builds: the distribution is jobctl-queue ("jobctl" on PyPI is another project)."""
 
 
 def test_public_api_is_pinned() -> None:
@@ -49,7 +54,7 @@ def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
                            cwd=tmp_path, capture_output=True, text=True)
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     [wheel] = dist.glob("*.whl")
-    assert wheel.name == f"jobctl_queue-{jobctl.__version__}-py3-none-any.whl"
+    assert wheel.name == WHEEL
     assert len(list(dist.glob("jobctl_queue-*.tar.gz"))) == 1
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -84,3 +89,15 @@ def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
     if shutil.which("man"):
         found = run("man", "-w", "jobctl", MANPATH="", PATH=f"{bin_dir}:{env.get('PATH', '')}")
         assert found.stdout.strip() == str(pages / "jobctl.1"), found.stderr
+
+
+def test_readme_installs_this_checkout_or_its_wheel() -> None:
+    """Every `pip install` in the README names the checkout or the wheel `make dist` builds, never a PyPI name."""
+    commands = re.findall(r"pip install ([^`#\n]+)", README)
+    assert commands
+    for command in commands:
+        targets = [t for t in shlex.split(command) if not t.startswith("-")]
+        assert targets, command
+        for target in targets:
+            assert target.split("[")[0] in (".", f"dist/{WHEEL}"), f"README: pip install {command.strip()}"
+
