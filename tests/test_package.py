@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import jobctl
+from jobctl.recurring import load_recurring
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -101,3 +102,13 @@ def test_readme_installs_this_checkout_or_its_wheel() -> None:
         for target in targets:
             assert target.split("[")[0] in (".", f"dist/{WHEEL}"), f"README: pip install {command.strip()}"
 
+
+def test_readme_recurring_example_loads_in_the_default_environment(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's recurring.yml, as written, has tasks for JOBCTL_ENV's default (development)."""
+    [example] = re.findall(r"Recurring tasks live in `config/recurring.yml`:\n\n```yaml\n(.*?)```", README, re.S)
+    path = tmp_path / "recurring.yml"
+    path.write_text(example)
+    monkeypatch.delenv("JOBCTL_ENV", raising=False)
+    assert [task.key for task in load_recurring(path, explicit=True)] == ["deliver_bundled_notifications"]
+    assert "`JOBCTL_ENV`, `development` when it is\nnot set" in README
