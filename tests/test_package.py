@@ -94,7 +94,7 @@ def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
 
 def test_readme_installs_this_checkout_or_its_wheel() -> None:
     """Every `pip install` in the README names the checkout or the wheel `make dist` builds, never a PyPI name."""
-    commands = re.findall(r"pip install ([^`#\n]+)", README)
+    commands = re.findall(r"pip\s+install\s+([^`#\n]+)", README)
     assert commands
     for command in commands:
         targets = [t for t in shlex.split(command) if not t.startswith("-")]
