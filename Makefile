@@ -7,13 +7,16 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DATABASE ?=
 
-.PHONY: venv test lint typecheck pytest clean
+.PHONY: venv test lint typecheck pytest clean dist
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	@# The distribution was once named "jobctl" (taken on PyPI): drop it, and its metadata, first.
+	if $(PY) -m pip show -q jobctl >/dev/null 2>&1; then $(PY) -m pip uninstall -q -y jobctl; fi
+	rm -rf jobctl.egg-info
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
@@ -28,6 +31,11 @@ pytest: venv
 	$(PY) tests/pgcluster.py run -- $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The wheel and the sdist in dist/, built from this virtualenv's setuptools (no download, no isolation).
+dist: venv
+	rm -rf dist build
+	$(PY) -m build --no-isolation --outdir dist .
 
 # The example app (examples/) on examples/demo.sqlite3, or DATABASE=postgresql://…, until Ctrl-C.
 .PHONY: demo

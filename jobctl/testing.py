@@ -12,19 +12,28 @@ goes there.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jobctl
 from jobctl import arguments, database
 from jobctl.job import Job, job_class_path
 from jobctl.records import JobInfo, Selector
 from jobctl.store import Store, scratch_database
+
+# pytest is an optional extra (jobctl-queue[pytest]): without it this module still imports and its
+# helpers work, and `jobctl_queue` is a plain function instead of a fixture.
+if TYPE_CHECKING or importlib.util.find_spec("pytest") is not None:
+    from pytest import fixture
+else:
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
+    def fixture(function: _F) -> _F:
+        return function
 
 __all__ = ["TestQueue", "assert_enqueued", "enqueued_jobs", "jobctl_queue", "perform_enqueued_jobs"]
 
@@ -121,7 +130,7 @@ def assert_enqueued(job_class: type[Job], *, args: Sequence[Any] | None = None,
     return matching
 
 
-@pytest.fixture
+@fixture
 def jobctl_queue(tmp_path: Path) -> Iterator[TestQueue]:
     """An isolated jobctl queue for this test; every enqueue in the test goes to it."""
     global _current

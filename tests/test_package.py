@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 import venv
@@ -11,8 +14,12 @@ from pathlib import Path
 import pytest
 
 import jobctl
+from jobctl.recurring import load_recurring
 
 ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+WHEEL = f"jobctl_queue-{jobctl.__version__}-py3-none-any.whl"
+"""The wheel `make dist` builds: the distribution is jobctl-queue ("jobctl" on PyPI is another project)."""
 
 
 def test_public_api_is_pinned() -> None:
@@ -41,28 +48,67 @@ def test_store_imports_nothing_above_it() -> None:
 
 @pytest.mark.slow
 def test_built_wheel_installs_and_runs(tmp_path: Path) -> None:
-    """Build the wheel, install it in a fresh virtualenv, run `jobctl --help` and an enqueue on SQLite."""
+    """`make dist`'s wheel in a fresh virtualenv outside the repo: the command, an enqueue, `start --check`,
+    the man pages, and `jobctl.testing` without pytest (an extra the wheel does not pull in)."""
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-                   check=True, capture_output=True)
-    wheel = next(dist.glob("jobctl-*.whl"))
+    built = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    [wheel] = dist.glob("*.whl")
+    assert wheel.name == WHEEL
+    assert len(list(dist.glob("jobctl_queue-*.tar.gz"))) == 1
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
-    py = env_dir / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"), str(wheel)],
-                   check=True, capture_output=True)
+    bin_dir = env_dir / "bin"
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "-c", str(ROOT / "constraints.txt"),
+                    str(wheel)], cwd=tmp_path, check=True, capture_output=True)
+
     work = tmp_path / "app"
     work.mkdir()
     (work / "myjobs.py").write_text("import jobctl\nclass Hello(jobctl.Job):\n    def perform(self, n): pass\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBCTL_", "DATABASE_URL", "PYTHONPATH"))}
-    jobctl_bin = str(env_dir / "bin" / "jobctl")
-    help_out = subprocess.run([jobctl_bin, "--help"], cwd=work, env=env, capture_output=True, text=True)
-    assert help_out.returncode == 0 and "enqueue" in help_out.stdout
-    out = subprocess.run([jobctl_bin, "enqueue", "myjobs:Hello", "[1]", "--json"], cwd=work, env=env,
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JOBCTL_", "DATABASE_URL", "PYTHONPATH", "VIRTUAL_ENV", "MANPATH"))}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=work, env={**env, **extra}, capture_output=True, text=True, timeout=120)
+
+    version = run(str(bin_dir / "jobctl"), "--version")
+    assert (version.returncode, version.stdout) == (0, f"jobctl {jobctl.__version__}\n"), version.stderr
+    enqueued = run(str(bin_dir / "jobctl"), "enqueue", "myjobs:Hello", "[1]", "--json")
+    assert enqueued.returncode == 0, enqueued.stderr
     assert (work / "jobctl.sqlite3").exists()
-    check = subprocess.run([str(py), "-c", "import jobctl, pathlib; print(jobctl.__file__); print(jobctl.count())"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True)
-    where, count = check.stdout.split()
-    assert str(env_dir) in where and count == "1"
+    check = run(str(bin_dir / "jobctl"), "start", "--check")
+    assert check.returncode == 0 and ": ok" in check.stdout + check.stderr, check.stdout + check.stderr
+
+    probe = ("import importlib.util, jobctl, jobctl.testing; "
+             "print(jobctl.__file__, importlib.util.find_spec('pytest') is None, jobctl.count())")
+    where, no_pytest, count = run(str(bin_dir / "python"), "-c", probe).stdout.split()
+    assert where.startswith(str(env_dir)) and no_pytest == "True" and count == "1"
+
+    pages = env_dir / "share" / "man" / "man1"
+    assert sorted(p.name for p in pages.glob("*.1")) == sorted(p.name for p in (ROOT / "man").glob("*.1"))
+    if shutil.which("man"):
+        found = run("man", "-w", "jobctl", MANPATH="", PATH=f"{bin_dir}:{env.get('PATH', '')}")
+        assert found.stdout.strip() == str(pages / "jobctl.1"), found.stderr
+
+
+def test_readme_installs_this_checkout_or_its_wheel() -> None:
+    """Every `pip install` in the README names the checkout or the wheel `make dist` builds, never a PyPI name."""
+    commands = re.findall(r"pip\s+install\s+([^`#\n]+)", README)
+    assert commands
+    for command in commands:
+        targets = [t for t in shlex.split(command) if not t.startswith("-")]
+        assert targets, command
+        for target in targets:
+            assert target.split("[")[0] in (".", f"dist/{WHEEL}"), f"README: pip install {command.strip()}"
+
+
+def test_readme_recurring_example_loads_in_the_default_environment(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's recurring.yml, as written, has tasks for JOBCTL_ENV's default (development)."""
+    [example] = re.findall(r"Recurring tasks live in `config/recurring.yml`:\n\n```yaml\n(.*?)```", README, re.S)
+    path = tmp_path / "recurring.yml"
+    path.write_text(example)
+    monkeypatch.delenv("JOBCTL_ENV", raising=False)
+    assert [task.key for task in load_recurring(path, explicit=True)] == ["deliver_bundled_notifications"]
+    assert "`JOBCTL_ENV`, `development` when it is\nnot set" in README

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import Annotated
@@ -79,6 +80,15 @@ def test_can_be_enqueued_and_performed(jobctl_queue: object) -> None:
 '''
 
 
+CONFTEST = '''\
+"""pytest's configuration for this project (written by `jobctl generate`; yours to extend).
+
+With pytest's default import mode a conftest.py puts its own directory on sys.path, so tests run by
+a plain `pytest` from here can import this project's modules (`from jobs.… import …`).
+"""
+'''
+
+
 class FileExists(JobctlError):
     """The generator refuses to overwrite."""
 
@@ -115,4 +125,13 @@ def job(
     test_path.parent.mkdir(parents=True, exist_ok=True)
     job_path.write_text(JOB_TEMPLATE.format(**fields))
     test_path.write_text(TEST_TEMPLATE.format(**fields))
-    say(f"created {job_path}\ncreated {test_path}")
+    created = [job_path, test_path]
+    # Without it a plain `pytest` cannot import the job module (only `python -m pytest` adds the
+    # current directory to sys.path). A conftest.py already here is the user's: left alone, and
+    # with pytest's default import mode it does the same.
+    conftest = Path("conftest.py")
+    if not conftest.exists():
+        conftest.write_text(CONFTEST)
+        created.append(conftest)
+    hint = "" if importlib.util.find_spec("pytest") else " (after `pip install pytest`)"
+    say("".join(f"created {path}\n" for path in created) + f"run its tests from here with: pytest {test_path}{hint}")
