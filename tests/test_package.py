@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -44,6 +45,91 @@ def test_store_imports_nothing_above_it() -> None:
             "print([m for m in sys.modules if m.startswith(('jobctl.runtime', 'jobctl.tui', 'jobctl.cli'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+PACKAGE = ROOT / "jobctl"
+RULES: dict[str, tuple[str, ...]] = {
+    # part of jobctl: the jobctl modules it may import (module-level and deferred imports alike)
+    "jobctl.records": (),
+    "jobctl.errors": (),
+    "jobctl.urls": ("jobctl.errors",),
+    "jobctl.formatting": (),
+    "jobctl.store": ("jobctl.store", "jobctl.records", "jobctl.errors", "jobctl.urls"),
+    "jobctl.schedule": ("jobctl.errors",),
+    "jobctl.config": ("jobctl.errors", "jobctl.schedule"),
+    "jobctl.operations": ("jobctl.store", "jobctl.records", "jobctl.errors"),
+}
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    # part of jobctl: the parts it must never import
+    "jobctl.runtime": ("jobctl.tui", "jobctl.commands", "jobctl.cli"),
+    "jobctl.tui": ("jobctl.runtime", "jobctl.commands", "jobctl.cli"),
+    "jobctl.job": ("jobctl.runtime", "jobctl.tui", "jobctl.commands", "jobctl.cli", "jobctl.operations"),
+    "jobctl.recurring": ("jobctl.store", "jobctl.runtime", "jobctl.tui", "jobctl.commands", "jobctl.cli"),
+}
+DRIVERS = ("psycopg", "psycopg_pool", "sqlite3")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every module of the package and what it imports (anywhere in the file, but not under TYPE_CHECKING)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    found: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        guarded = [node for node in ast.walk(tree)
+                   if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)]
+        skip = {id(n) for node in guarded for n in ast.walk(node)}
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    names.add(full if full in modules else node.module)
+        found[name] = names - {name}
+    return found
+
+
+def _inside(module: str, part: str) -> bool:
+    return module == part or module.startswith(part + ".")
+
+
+def test_import_rules_of_the_layout() -> None:
+    """docs/architecture.md's rules: which part may import which, drivers only in the store, no circles."""
+    graph = _imports()
+    broken = []
+    for module, names in graph.items():
+        ours = {n for n in names if _inside(n, "jobctl") and n != "jobctl"}
+        for part, allowed in RULES.items():
+            if _inside(module, part):
+                broken += [f"{module} imports {n}" for n in ours if not any(_inside(n, a) for a in allowed)]
+        for part, forbidden in FORBIDDEN.items():
+            if _inside(module, part):
+                broken += [f"{module} imports {n}" for n in ours if any(_inside(n, f) for f in forbidden)]
+        if not _inside(module, "jobctl.store"):
+            broken += [f"{module} imports the driver {n}" for n in names if n.split(".")[0] in DRIVERS]
+    assert broken == []
+
+    jobctl_graph = {m: {n for n in names if n in graph} for m, names in graph.items()}
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for n in jobctl_graph[module]:
+            if n in path:
+                circles.append(" -> ".join([*path[path.index(n):], n]))
+            elif len(path) < 25:
+                visit(n, [*path, n])
+
+    for module in jobctl_graph:
+        visit(module, [module])
+    assert circles == []
 
 
 @pytest.mark.slow

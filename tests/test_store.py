@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -135,3 +136,14 @@ def test_url_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
         assert database.resolve_url("sqlite:///from_cli.db").target.endswith("from_cli.db")
     finally:
         jobctl.configure(database_url=None)
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGE.values()))
+def test_every_named_query_is_used_by_its_backend(package: str) -> None:
+    """No dead SQL ships, and no query exists only for tests: each one is named by its backend's code."""
+    folder = Path(__file__).resolve().parent.parent / package.replace(".", "/")
+    code = "\n".join(p.read_text() for p in folder.glob("*.py"))
+    named = set(re.findall(r'"(\w+)"', code)) | {f"claim_{kind}{suffix}" for kind in ("any", "queue", "prefix")
+                                                 for suffix in ("", "_paused")
+                                                 if 'f"claim_{selector.kind}' in code}
+    assert sorted(set(sqlfiles.load(package)) - named) == []

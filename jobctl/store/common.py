@@ -12,6 +12,8 @@ from jobctl.urls import DatabaseURL
 
 DELETE_BATCH = 5000
 """Jobs deleted per statement by `delete_jobs`."""
+HEAD = (-(2**31), 0)
+"""Below every real (priority, id): the claim's keyset hint that means "from the head of the queue"."""
 
 
 def with_details(jobs: Sequence[JobInfo], errors: Iterable[tuple[int, ErrorInfo]],

@@ -9,12 +9,10 @@ from typing import Any
 import psycopg
 
 from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
+from jobctl.store.common import HEAD
 from jobctl.store.interface import Listener, Session
 from jobctl.store.postgres.connection import CHANNEL, Q, connect, lost
 from jobctl.urls import DatabaseURL
-
-# Below every real (priority, id): the keyset hint that means "from the head of the queue".
-HEAD = (-(2**31), 0)
 
 
 def like_prefix(prefix: str) -> str:

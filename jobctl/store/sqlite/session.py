@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from jobctl.errors import DatabaseError
 from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
+from jobctl.store.common import HEAD
 from jobctl.store.interface import Session
 from jobctl.store.sqlite.connection import Q, connect, script
 from jobctl.urls import DatabaseURL
@@ -117,7 +118,9 @@ class SqliteSession(Session):
 
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
               done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
-        params: dict[str, Any] = {"token": token, "process_id": process_id, "limit": limit}
+        after_priority, after_id = after or HEAD
+        params: dict[str, Any] = {"token": token, "process_id": process_id, "limit": limit,
+                                  "after_priority": after_priority, "after_id": after_id}
         if selector.kind == "queue":
             params["queue"] = selector.value
         elif selector.kind == "prefix":

@@ -58,29 +58,32 @@ UPDATE jobctl_jobs SET state = 'finished', finished_at = :now, attempts = attemp
 WHERE id IN (SELECT value FROM json_each(:done)) AND claim_token = :token AND state = 'claimed';
 
 -- name: claim_any
--- Claim the next batch from every unpaused queue: priority, then age.
+-- Claim the next batch from every unpaused queue: priority, then age (after the keyset hint).
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = :now, claim_token = :token, process_id = :process_id
 WHERE id IN (
     SELECT id FROM jobctl_jobs
-    WHERE state = 'ready' AND queue NOT IN (SELECT queue FROM jobctl_pauses)
+    WHERE state = 'ready' AND (priority, id) > (:after_priority, :after_id)
+      AND queue NOT IN (SELECT queue FROM jobctl_pauses)
     ORDER BY priority, id LIMIT :limit)
 RETURNING id, queue, class, priority, arguments, attempts, attempts_base;
 
 -- name: claim_queue
--- Claim the next batch from one queue (unless paused): priority, then age.
+-- Claim the next batch from one queue (unless paused): priority, then age (after the keyset hint).
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = :now, claim_token = :token, process_id = :process_id
 WHERE id IN (
     SELECT id FROM jobctl_jobs
-    WHERE state = 'ready' AND queue = :queue AND NOT EXISTS (SELECT 1 FROM jobctl_pauses WHERE queue = :queue)
+    WHERE state = 'ready' AND queue = :queue AND (priority, id) > (:after_priority, :after_id)
+      AND NOT EXISTS (SELECT 1 FROM jobctl_pauses WHERE queue = :queue)
     ORDER BY priority, id LIMIT :limit)
 RETURNING id, queue, class, priority, arguments, attempts, attempts_base;
 
 -- name: claim_prefix
--- Claim the next batch from queues matching a GLOB pattern (unpaused): priority, then age.
+-- Claim the next batch from queues matching a GLOB pattern (unpaused): priority, then age (after the hint).
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = :now, claim_token = :token, process_id = :process_id
 WHERE id IN (
     SELECT id FROM jobctl_jobs
-    WHERE state = 'ready' AND queue GLOB :pattern AND queue NOT IN (SELECT queue FROM jobctl_pauses)
+    WHERE state = 'ready' AND queue GLOB :pattern AND (priority, id) > (:after_priority, :after_id)
+      AND queue NOT IN (SELECT queue FROM jobctl_pauses)
     ORDER BY priority, id LIMIT :limit)
 RETURNING id, queue, class, priority, arguments, attempts, attempts_base;
 
