@@ -9,12 +9,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jobctl.errors import JobNotFound
-from jobctl.records import STATES, NewJob, QueueStats, Stats, ThroughputMinute, WriteResult
+from jobctl.records import STATES, QueueStats, Stats, ThroughputMinute, WriteResult
 from jobctl.store import Store
+
+QUEUES_USED_WITHIN_S = 3600.0
+"""A queue whose jobs ran this recently is listed even when it holds no jobs now."""
 
 
 def stats(store: Store, *, alive_threshold: float = 60.0) -> Stats:
-    """Counts by state and queue, latency, throughput and live processes; every read is index-bounded."""
+    """Counts by state and queue, latency, throughput and live processes; every read is index-bounded.
+
+    The queues are those with active or failed jobs, the paused ones, and those whose jobs ran in the last
+    hour (with zero counts when empty)."""
     by_queue: dict[str, dict[str, Any]] = defaultdict(dict)
     states = dict.fromkeys(STATES, 0)
     reading = store.queue_counts()
@@ -27,9 +33,10 @@ def stats(store: Store, *, alive_threshold: float = 60.0) -> Stats:
     for state in ("finished", "discarded"):
         states[state] = store.count_in_state(state)
     paused = set(store.paused_queues())
+    used = set(store.queues_used(QUEUES_USED_WITHIN_S))
     buckets = store.throughput()
     queues = []
-    for name in sorted(set(by_queue) | paused):
+    for name in sorted(set(by_queue) | paused | used):
         counts = by_queue.get(name, {})
         oldest = counts.get("oldest")
         queues.append(QueueStats(
@@ -101,9 +108,9 @@ def clear(store: Store, ids: Sequence[int]) -> WriteResult:
 
 
 def run_recurring_now(store: Store, key: str) -> int:
-    """Enqueue a recurring task's job now, outside its schedule (the monitor's `n`)."""
-    row = store.recurring_task(key)
-    if row is None:
+    """Enqueue a recurring task's job now, outside its schedule (the monitor's `n`); it shows as the task's
+    last run, made by hand."""
+    job_id = store.enqueue_recurring_now(key)
+    if job_id is None:
         raise JobNotFound(f"recurring task {key!r} is not registered")
-    return store.insert_job(NewJob(class_path=row.class_path, queue=row.queue, priority=row.priority,
-                                   arguments=row.arguments)).id
+    return job_id

@@ -462,7 +462,7 @@ class Stats:
     states: dict[str, int]
     """Jobs per state (every state present)."""
     queues: list[QueueStats]
-    """Every queue with active or failed jobs, or paused."""
+    """Every queue with active or failed jobs, paused, or whose jobs ran in the last hour."""
     processes: int
     """Processes with a recent heartbeat."""
     finished_last_minute: int
@@ -540,16 +540,18 @@ class RecurringInfo:
     description: str | None
     """Free text."""
     last_run_at: dt.datetime | None
-    """The last tick enqueued."""
+    """Its last run: the last tick enqueued, or a run enqueued by hand (`jobctl top`'s `n`)."""
     next_run_at: dt.datetime | None
     """When it runs next."""
+    last_run_manual: bool = False
+    """The last run was enqueued by hand, outside the schedule."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (SPEC 7.1)."""
         return {"key": self.key, "schedule": self.schedule, "cron": self.cron, "class": self.class_path,
                 "command": self.command, "args": self.args, "queue": self.queue, "priority": self.priority,
                 "description": self.description, "last_run_at": iso(self.last_run_at),
-                "next_run_at": iso(self.next_run_at)}
+                "next_run_at": iso(self.next_run_at), "last_run_manual": self.last_run_manual}
 
 
 @dataclass

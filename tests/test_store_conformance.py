@@ -487,6 +487,36 @@ def test_matching_and_failure_pages(store: Store, session: Session) -> None:
     assert [f.id for f in store.failed_page(after=page[-1].id)] == [ids[2]]
 
 
+@covers("Store.queues_used")
+def test_queues_used_lately(store: Store, session: Session) -> None:
+    a, b, _c = add(store, job("mail"), job("reports"), job("idle"))
+    claim_all(session, limit=2)
+    session.finish([a], token=TOKEN, process_id=PID)
+    assert store.queues_used(3600) == ["mail"]
+    assert session.retry(b, token=TOKEN, process_id=PID, delay=0, queue="elsewhere", priority=None, error=ERR)
+    assert store.queues_used(3600) == ["mail", "reports"]  # a run counts on the queue it ran on
+    session.prune_throughput(-120)
+    assert store.queues_used(3600) == []
+
+
+@covers("Store.enqueue_recurring_now")
+def test_a_recurring_task_run_by_hand_is_its_last_run(store: Store, session: Session) -> None:
+    assert store.enqueue_recurring_now("nightly") is None
+    row = task_row()
+    session.upsert_recurring_task(row)
+    session.enqueue_tick(row, dt.datetime(2020, 12, 31, 3, tzinfo=dt.UTC))
+    assert store.recurring_tasks()[0].last_run_manual is False
+    job_id = store.enqueue_recurring_now("nightly")
+    assert job_id is not None
+    [info] = store.get_jobs([job_id])
+    assert (info.class_path, info.queue, info.priority, info.state, info.arguments) == (
+        "app.jobs:Nightly", "maintenance", 5, "ready", {"args": [30], "kwargs": {}})
+    [task] = store.recurring_tasks()
+    assert task.last_run_manual is True and task.last_run_at is not None
+    assert abs((task.last_run_at - dt.datetime.now(dt.UTC)).total_seconds()) < 60
+    assert task.to_dict()["last_run_manual"] is True
+
+
 @covers("Store.retry_failed", "Store.discard_jobs", "Store.delete_jobs")
 def test_operator_changes(store: Store, session: Session) -> None:
     keyed, plain, waiting, scheduled = add(store, job(key="report"), job(), job(), job(delay=600))

@@ -116,6 +116,10 @@ class Store(abc.ABC):
         """Runs finished and failed since the counters began, and the database's time."""
 
     @abc.abstractmethod
+    def queues_used(self, within: float) -> list[str]:
+        """Queues with runs counted (finished or failed) within the last `within` seconds, by name."""
+
+    @abc.abstractmethod
     def live_process_count(self, threshold: float) -> int:
         """Processes whose heartbeat is at most `threshold` seconds old."""
 
@@ -180,6 +184,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def resume_queue(self, queue: str) -> bool:
         """Claim from a queue again and wake its workers; False when it was not paused."""
+
+    @abc.abstractmethod
+    def enqueue_recurring_now(self, key: str) -> int | None:
+        """Enqueue a registered recurring task's job now, outside its schedule, and record it as its last run
+        (made by hand); returns the job's id, or None when the task is not registered."""
 
     @abc.abstractmethod
     def make_scheduled_due(self) -> int:

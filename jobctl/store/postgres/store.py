@@ -270,6 +270,9 @@ class PostgresStore(Store):
         r = self._one("throughput_totals")
         return ThroughputTotals(int(r[0]), int(r[1]), r[2])
 
+    def queues_used(self, within: float) -> list[str]:
+        return [r[0] for r in self._rows("queues_used", {"within": within})]
+
     def live_process_count(self, threshold: float) -> int:
         return int(self._one("live_process_count", {"threshold": threshold})[0])
 
@@ -321,7 +324,7 @@ class PostgresStore(Store):
         return [RecurringInfo(key=r[0], schedule=r[1], cron=r[2], class_path=None if r[4] else r[3], command=r[4],
                               # A command's tick job carries only the task key; its own args live in recurring.yml.
                               args=None if r[4] else r[5].get("args", []), queue=r[6], priority=r[7],
-                              description=r[8], next_run_at=r[9], last_run_at=r[10])
+                              description=r[8], next_run_at=r[9], last_run_at=r[10], last_run_manual=bool(r[11]))
                 for r in self._rows("recurring_tasks")]
 
     def recurring_task(self, key: str) -> RecurringRow | None:
@@ -351,6 +354,10 @@ class PostgresStore(Store):
 
     def resume_queue(self, queue: str) -> bool:
         return bool(self._rows("resume_queue", {"queue": queue}))
+
+    def enqueue_recurring_now(self, key: str) -> int | None:
+        rows = self._rows("enqueue_recurring_now", {"key": key})
+        return int(rows[0][0]) if rows else None
 
     def make_scheduled_due(self) -> int:
         return len(self._rows("make_scheduled_due"))

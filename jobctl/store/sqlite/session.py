@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -96,25 +97,25 @@ class SqliteSession(Session):
         def body(c: sqlite3.Connection, now: float) -> list[tuple[int, str]]:
             rows = c.execute(Q["crash_jobs"], {"ids": json.dumps(list(job_ids)), "process_id": process_id,
                                                "max_crashes": max_crashes, "now": now}).fetchall()
-            for job_id, attempt, _state in rows:
+            for job_id, attempt, _state, _queue in rows:
                 c.execute(Q["insert_error"], {"id": job_id, "attempt": attempt, "class": "jobctl.WorkerCrashed",
                                               "message": message, "traceback": None, "now": now})
-            if rows:
-                self._count(c, now, process_id, 0, len(rows))
+            for queue, n in Counter(r[3] for r in rows).items():
+                self._count(c, now, process_id, queue, 0, n)
             return [(int(r[0]), r[2]) for r in rows]
 
         return self._tx(body)
 
     @staticmethod
-    def _count(c: sqlite3.Connection, now: float, process_id: int, finished: int, failed: int) -> None:
-        c.execute(Q["count_throughput"], {"minute": now - now % 60, "process_id": process_id,
+    def _count(c: sqlite3.Connection, now: float, process_id: int, queue: str, finished: int, failed: int) -> None:
+        c.execute(Q["count_throughput"], {"minute": now - now % 60, "process_id": process_id, "queue": queue,
                                            "finished": finished, "failed": failed})
 
     def _finish(self, c: sqlite3.Connection, now: float, done: Sequence[int], token: int, process_id: int) -> None:
         if done:
-            n = c.execute(Q["finish_jobs"], {"done": json.dumps(list(done)), "token": token, "now": now}).rowcount
-            if n:
-                self._count(c, now, process_id, n, 0)
+            rows = c.execute(Q["finish_jobs"], {"done": json.dumps(list(done)), "token": token, "now": now})
+            for queue, n in Counter(r[0] for r in rows).items():
+                self._count(c, now, process_id, queue, n, 0)
 
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
               done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
@@ -141,12 +142,13 @@ class SqliteSession(Session):
     def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,
               priority: int | None, error: RunError) -> str | None:
         def body(c: sqlite3.Connection, now: float) -> str | None:
+            ran = c.execute(Q["queue_of_job"], {"id": job_id}).fetchone()
             row = c.execute(Q["retry_job"], {"id": job_id, "token": token, "delay": delay, "queue": queue,
                                              "priority": priority, "now": now}).fetchone()
             if row is None:
                 return None
             self._error(c, now, job_id, row[1], error)
-            self._count(c, now, process_id, 0, 1)
+            self._count(c, now, process_id, ran[0], 0, 1)
             return str(row[2])
 
         return self._tx(body)
@@ -158,7 +160,7 @@ class SqliteSession(Session):
                 return False
             self._error(c, now, job_id, row[1], error)
             if state == "failed":
-                self._count(c, now, process_id, 0, 1)
+                self._count(c, now, process_id, row[3], 0, 1)
             return True
 
         return self._tx(body)

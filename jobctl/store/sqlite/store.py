@@ -226,6 +226,9 @@ class SqliteStore(Store):
         r = self._rows("throughput_totals", {"now": time.time()})[0]
         return ThroughputTotals(int(r[0]), int(r[1]), at(r[2]))
 
+    def queues_used(self, within: float) -> list[str]:
+        return [r[0] for r in self._rows("queues_used", {"now": time.time(), "within": within})]
+
     def live_process_count(self, threshold: float) -> int:
         return int(self._rows("live_process_count", {"now": time.time(), "threshold": threshold})[0][0])
 
@@ -278,7 +281,8 @@ class SqliteStore(Store):
         return [RecurringInfo(key=r[0], schedule=r[1], cron=r[2], class_path=None if r[4] else r[3], command=r[4],
                               # A command's tick job carries only the task key; its own args live in recurring.yml.
                               args=None if r[4] else json.loads(r[5]).get("args", []), queue=r[6], priority=r[7],
-                              description=r[8], next_run_at=utc(r[9]), last_run_at=utc(r[10]))
+                              description=r[8], next_run_at=utc(r[9]), last_run_at=utc(r[10]),
+                              last_run_manual=bool(r[11]))
                 for r in self._rows("recurring_tasks")]
 
     def recurring_task(self, key: str) -> RecurringRow | None:
@@ -313,6 +317,10 @@ class SqliteStore(Store):
 
     def resume_queue(self, queue: str) -> bool:
         return bool(self._change("resume_queue", {"queue": queue}))
+
+    def enqueue_recurring_now(self, key: str) -> int | None:
+        found = self._change("enqueue_recurring_now", {"key": key})
+        return found[0] if found else None
 
     def make_scheduled_due(self) -> int:
         return len(self._change("make_scheduled_due", {}))

@@ -131,10 +131,32 @@ SELECT id, kind, hostname, pid, supervisor_id, queues, threads, busy, last_heart
 FROM jobctl_processes ORDER BY id;
 
 -- name: recurring_tasks
--- Recurring tasks as schedulers registered them, with their last enqueued tick.
+-- Recurring tasks as schedulers registered them, with their last run (a tick, or one made by hand).
 SELECT t.key, t.schedule, t.cron, t.class, t.command, t.arguments, t.queue, t.priority, t.description,
-       t.next_run_at, (SELECT max(run_at) FROM jobctl_recurring_runs AS r WHERE r.task_key = t.key) AS last_run_at
+       t.next_run_at, (SELECT max(run_at) FROM jobctl_recurring_runs AS r WHERE r.task_key = t.key) AS last_run_at,
+       (SELECT manual FROM jobctl_recurring_runs AS r WHERE r.task_key = t.key ORDER BY run_at DESC LIMIT 1)
+           AS last_run_manual
 FROM jobctl_recurring_tasks AS t ORDER BY t.key;
+
+-- name: queues_used
+-- Queues with runs counted (finished or failed) within the last `within` seconds.
+SELECT DISTINCT queue FROM jobctl_throughput
+WHERE minute >= date_trunc('minute', now() - %(within)s::float8 * interval '1 second') AND queue <> ''
+ORDER BY queue;
+
+-- name: enqueue_recurring_now
+-- Enqueue a registered task's job now, outside its schedule, recorded as a run made by hand.
+WITH task AS (
+    SELECT key, class, arguments, queue, priority FROM jobctl_recurring_tasks WHERE key = %(key)s
+), job AS (
+    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments)
+    SELECT queue, class, priority, 'ready', arguments FROM task
+    RETURNING id, queue
+), run AS (
+    INSERT INTO jobctl_recurring_runs (task_key, run_at, job_id, manual)
+    SELECT %(key)s, clock_timestamp(), id, true FROM job
+)
+SELECT id, (pg_notify('jobctl', queue))::text AS _ FROM job;
 
 -- name: claimed_executions
 -- Claimed jobs with the process holding them and their progress, oldest claim first (bounded).

@@ -53,9 +53,9 @@ WITH crashed AS (
     INSERT INTO jobctl_errors (job_id, attempt, class, message)
     SELECT id, attempts, 'jobctl.WorkerCrashed', %(message)s FROM crashed
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, failed)
-    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM crashed HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
+    INSERT INTO jobctl_throughput (minute, source, queue, failed)
+    SELECT date_trunc('minute', now()), %(process_id)s, queue, count(*) FROM crashed GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
 )
 SELECT id, state FROM crashed;
 
@@ -66,11 +66,11 @@ SELECT id, state FROM crashed;
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING 1
+    RETURNING queue
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 ), claimed AS (
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
                        process_id = %(process_id)s::bigint
@@ -93,11 +93,11 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING 1
+    RETURNING queue
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 )
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
                        process_id = %(process_id)s::bigint
@@ -115,11 +115,11 @@ RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING 1
+    RETURNING queue
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 )
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
                        process_id = %(process_id)s::bigint
@@ -137,11 +137,11 @@ RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING 1
+    RETURNING queue
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 ), claimed AS (
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
                        process_id = %(process_id)s::bigint
@@ -164,11 +164,11 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING 1
+    RETURNING queue
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, finished)
-    SELECT date_trunc('minute', now()), %(process_id)s::bigint, count(*) FROM done HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
 )
 UPDATE jobctl_jobs SET state = 'claimed', claimed_at = now(), claim_token = %(token)s::bigint,
                        process_id = %(process_id)s::bigint
@@ -183,7 +183,9 @@ RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 
 -- name: retry_job
 -- A run raised a retryable error: keep the error, count the run, schedule the next (fenced).
-WITH u AS (
+WITH ran AS (
+    SELECT queue FROM jobctl_jobs WHERE id = %(id)s
+), u AS (
     UPDATE jobctl_jobs
     SET state = CASE WHEN %(delay)s::float8 > 0 THEN 'scheduled' ELSE 'ready' END,
         scheduled_at = now() + %(delay)s::float8 * interval '1 second',
@@ -195,9 +197,9 @@ WITH u AS (
     INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback)
     SELECT id, attempts, %(class)s, %(message)s, %(traceback)s FROM u
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, failed)
-    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM u HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
+    INSERT INTO jobctl_throughput (minute, source, queue, failed)
+    SELECT date_trunc('minute', now()), %(process_id)s, ran.queue, 1 FROM u, ran
+    ON CONFLICT (minute, source, queue) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
 )
 SELECT id, state, scheduled_at, (CASE WHEN state = 'ready' THEN pg_notify('jobctl', queue) END)::text AS _ FROM u;
 
@@ -206,14 +208,14 @@ SELECT id, state, scheduled_at, (CASE WHEN state = 'ready' THEN pg_notify('jobct
 WITH u AS (
     UPDATE jobctl_jobs SET state = %(state)s, finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = %(id)s AND claim_token = %(token)s AND state = 'claimed'
-    RETURNING id, attempts, state
+    RETURNING id, attempts, state, queue
 ), e AS (
     INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback)
     SELECT id, attempts, %(class)s, %(message)s, %(traceback)s FROM u
 ), counted AS (
-    INSERT INTO jobctl_throughput (minute, source, failed)
-    SELECT date_trunc('minute', now()), %(process_id)s, count(*) FROM u WHERE state = 'failed' HAVING count(*) > 0
-    ON CONFLICT (minute, source) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
+    INSERT INTO jobctl_throughput (minute, source, queue, failed)
+    SELECT date_trunc('minute', now()), %(process_id)s, queue, 1 FROM u WHERE state = 'failed'
+    ON CONFLICT (minute, source, queue) DO UPDATE SET failed = jobctl_throughput.failed + EXCLUDED.failed
 )
 SELECT id FROM u;
 

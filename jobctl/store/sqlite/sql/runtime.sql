@@ -38,7 +38,7 @@ SET attempts = attempts + 1, crashes = crashes + 1, claim_token = NULL, claimed_
     state = CASE WHEN crashes + 1 >= :max_crashes THEN 'failed' ELSE 'ready' END,
     finished_at = CASE WHEN crashes + 1 >= :max_crashes THEN :now END
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND process_id = :process_id
-RETURNING id, attempts, state;
+RETURNING id, attempts, state, queue;
 
 -- name: insert_error
 -- Keep the error of one run.
@@ -46,16 +46,17 @@ INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback, at)
 VALUES (:id, :attempt, :class, :message, :traceback, :now);
 
 -- name: count_throughput
--- Add to this minute's finished/failed counters of one process.
-INSERT INTO jobctl_throughput (minute, source, finished, failed)
-VALUES (:minute, :process_id, :finished, :failed)
-ON CONFLICT (minute, source) DO UPDATE
+-- Add to this minute's finished/failed counters of one process and queue.
+INSERT INTO jobctl_throughput (minute, source, queue, finished, failed)
+VALUES (:minute, :process_id, :queue, :finished, :failed)
+ON CONFLICT (minute, source, queue) DO UPDATE
 SET finished = finished + excluded.finished, failed = failed + excluded.failed;
 
 -- name: finish_jobs
--- Mark a batch finished (fenced by the claim token).
+-- Mark a batch finished (fenced by the claim token); their queues, to count them.
 UPDATE jobctl_jobs SET state = 'finished', finished_at = :now, attempts = attempts + 1, claim_token = NULL
-WHERE id IN (SELECT value FROM json_each(:done)) AND claim_token = :token AND state = 'claimed';
+WHERE id IN (SELECT value FROM json_each(:done)) AND claim_token = :token AND state = 'claimed'
+RETURNING queue;
 
 -- name: claim_any
 -- Claim the next batch from every unpaused queue: priority, then age (after the keyset hint).
@@ -87,6 +88,10 @@ WHERE id IN (
     ORDER BY priority, id LIMIT :limit)
 RETURNING id, queue, class, priority, arguments, attempts, attempts_base;
 
+-- name: queue_of_job
+-- The queue a job is on now (a retry may move it: its run is counted where it ran).
+SELECT queue FROM jobctl_jobs WHERE id = :id;
+
 -- name: retry_job
 -- A run raised a retryable error: count the run and schedule the next (fenced).
 UPDATE jobctl_jobs
@@ -100,7 +105,7 @@ RETURNING id, attempts, state, scheduled_at;
 -- A run ended for good as failed or discarded (fenced).
 UPDATE jobctl_jobs SET state = :state, finished_at = :now, attempts = attempts + 1, claim_token = NULL
 WHERE id = :id AND claim_token = :token AND state = 'claimed'
-RETURNING id, attempts, state;
+RETURNING id, attempts, state, queue;
 
 -- name: dispatch_due
 -- Move due scheduled jobs to ready, oldest first, in one batch.
