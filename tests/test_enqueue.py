@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 import jobctl
-from jobctl import database
+from jobctl import database, urls
 from jobctl.job import build_job
+from jobctl.store import open_store
 from tests.conftest import raw_connect
 from tests.jobs_for_tests import AsyncDouble, Echo, Mailer
 
@@ -283,3 +287,24 @@ def test_bulk_enqueue_keeps_awkward_text_intact() -> None:
     jobs = database.get_store().list_jobs(limit=100)
     assert sorted((j.arguments["args"][0], j.arguments["kwargs"]["key"]) for j in jobs) == sorted(
         (t, t) for t in awkward)
+
+
+def test_readme_using_example_runs_as_written(pg_url: str) -> None:
+    """README's "Inside your own transaction" block, run with only its URL pointed at the test database."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("**Inside your own transaction.**"):]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start:section.index("\n```", start)]
+    code = re.sub(r'^URL = "[^"]*"', f"URL = {pg_url!r}", code, count=1, flags=re.M)
+    s = open_store(urls.parse(pg_url))
+    s.migrate()
+    s.close()
+    with psycopg.connect(urls.parse(pg_url).target, autocommit=True) as conn:
+        conn.execute("CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL)")
+    try:
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+        assert jobctl.count() == 1
+        with psycopg.connect(urls.parse(pg_url).target) as conn:
+            assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
+    finally:
+        jobctl.configure(database_url=None)
