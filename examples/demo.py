@@ -125,7 +125,7 @@ def enqueue_examples(receiver_url: str, export_rows: int = EXPORT_ROWS) -> Enque
     out.metrics_jobs = jobctl.perform_all_later([CalculateMetricsJob(e.id) for e in (cafe, park, cafe, closing)])
     closing.destroy()
 
-    # Pattern 4, webhook with retries: the receiver fails the first POST, the job retries it.
+    # Pattern 4, webhook with retries: the receiver fails each delivery's first POST, the job retries it.
     out.webhook = Webhook.register("demo", f"{receiver_url}/hooks/demo")
     for comment in out.comments[:2]:
         event = {"type": "comment.created", "comment_id": comment.id, "entity_id": comment.entity_id,
@@ -159,7 +159,7 @@ def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -
         f"jobctl demo on {shown}",
         f"  jobctl schema: {'migrated: ' + ', '.join(applied) if applied else 'up to date'}",
         f"  app tables:    {', '.join(db.TABLES)}",
-        f"  receiver:      {receiver.url} (answers 500 to the first POST on each path, then 200)",
+        f"  receiver:      {receiver.url} (answers 500 to each delivery's first POST, 200 to its retry)",
         "",
         "Enqueued, for the workers started below:",
         f"  notifications  comments {comments}: Comment.post() wrote each comment and its",
@@ -173,7 +173,7 @@ def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -
         f"                 {done.deleted_entity.name} deleted before its job runs (the job returns early)",
         f"  webhooks       jobs {', '.join(str(i) for i in done.webhook_jobs)}: DispatchWebhookJob to "
         f"{done.webhook.url}",
-        "                 (the first POST gets a 500 and is retried ~3 s later)",
+        "                 (each first POST gets a 500 and is retried ~3 s later)",
         f"                 job {done.deleted_webhook_job}: its webhook was deleted meanwhile: discarded "
         "(RecordNotFound)",
         f"  bundles        job {done.bundle_job}: DeliverBundledNotificationsJob in {BUNDLE_WAIT:g} s: each user's "
