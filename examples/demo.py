@@ -135,7 +135,7 @@ def enqueue_examples(receiver_url: str, export_rows: int = EXPORT_ROWS) -> Enque
     out.deleted_webhook_job = removed.dispatch_later({"type": "ping"}).id
     removed.destroy()  # before the job runs: discarded (RecordNotFound), not retried
 
-    # Pattern 2, bundled notifications: config/recurring.yml runs Bundle.deliver_all_later every 5 minutes
+    # Pattern 2, bundled notifications: config/recurring.yml runs Bundle.deliver_all_later every 5 seconds
     # (development); the demo also asks for one a few seconds in, once the notification jobs above have run.
     out.bundle_job = DeliverBundledNotificationsJob.set(wait=BUNDLE_WAIT).perform_later().id
 
@@ -178,7 +178,7 @@ def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -
         "(RecordNotFound)",
         f"  bundles        job {done.bundle_job}: DeliverBundledNotificationsJob in {BUNDLE_WAIT:g} s: each user's "
         "unread notifications",
-        f"                 as one delivery; {RECURRING} runs it every 5 minutes (jobctl recurring)",
+        f"                 as one delivery; {RECURRING} runs it every 5 seconds (jobctl recurring)",
         f"  export         job {done.export_job}: ExportDataJob of {done.export_user.name}'s {done.export_rows} "
         f"entities to CSV in {Export.directory()},",
         f"                 reporting progress as it goes (jobctl show {done.export_job})",

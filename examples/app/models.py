@@ -369,7 +369,8 @@ class Delivery:
 
 class Bundle:
     """Pattern 2: a user's unread, not yet bundled notifications of the last 30 minutes, delivered as one
-    message. `config/recurring.yml` runs `Bundle.deliver_all_later` every 30 minutes (5 in development).
+    message. `config/recurring.yml` runs `Bundle.deliver_all_later` every 30 minutes (every 5 seconds in
+    development).
 
     Idempotent: delivering marks the notifications `bundled_at` in the transaction that writes the
     delivery, and only notifications not yet bundled are taken, so a second run (or two at once)
