@@ -6,14 +6,21 @@ the seed's `have_enqueued_job` and `perform_now`); then every example job run en
 from __future__ import annotations
 
 import csv
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
 import jobctl
+import jobctl.db
 from examples import demo
 from examples.app import db
 from examples.app.jobs import (
@@ -25,6 +32,7 @@ from examples.app.jobs import (
 )
 from examples.app.models import Bundle, Comment, Delivery, Entity, Export, Notification, User, Webhook, WebhookError
 from examples.receiver import Receiver
+from examples.traffic import UNKNOWN_EXPORT_TYPE, Pace, Traffic
 from jobctl import admin
 from jobctl.later import LaterJob
 from jobctl.recurring import RecurringCommandJob, check_tasks, load_recurring, register_tasks
@@ -485,3 +493,128 @@ def test_the_demo_jobs_run_end_to_end(app: str, receiver: Receiver, tmp_path: Pa
     assert f"comment #{done.comments[1].id} by Carol: notified Alice, Bob" in printed
     assert "Corner Café: average 4.3 over 3 submissions" in printed
     assert f"export #{export.id} of entities: completed: 300 rows in {export.file_path}" in printed
+
+
+# -- the demo that stays alive: its simulated users, then `make demo` itself --------------------
+
+
+def test_destroying_an_export_deletes_its_file(app: str, exports_dir: Path) -> None:
+    parks = parks_with_benches(2)
+    export = Export.start(parks, "entities")
+    path = export.generate_now()
+    export.destroy()
+    assert parks.exports() == [] and not path.exists()
+    Export.start(parks, "everything").destroy()  # a failed export has no file: nothing else to delete
+    assert parks.exports() == []
+
+
+def test_traffic_acts_as_the_apps_users(queue: TestQueue, receiver: Receiver) -> None:
+    alice, bob, carol = people()
+    cafe = Entity.find_or_create(alice, "Corner Café")
+    hook = Webhook.register("demo", f"{receiver.url}/hooks/demo")
+    traffic = Traffic([alice, bob, carol], [cafe], hook, alice, seed=1)
+    traffic.comment()
+    traffic.rate()
+    assert_enqueued(LaterJob, queue="default", count=1)  # the comment's notifications
+    (dispatch,) = assert_enqueued(DispatchWebhookJob, queue="webhooks", count=1)
+    assert dispatch.arguments["args"][1]["type"] == "comment.created"
+    assert_enqueued(CalculateMetricsJob, args=[cafe.id], queue="default", count=1)
+    assert perform_enqueued_jobs() == 4  # the webhook twice: the receiver fails its first try
+    assert len(jobctl.get_job(dispatch.id).errors) == 1
+
+    traffic.ask_for_an_unknown_export()
+    (bad,) = assert_enqueued(ExportDataJob, queue="exports", count=1)
+    assert bad.arguments["args"][1] == UNKNOWN_EXPORT_TYPE
+    with pytest.raises(ValueError, match=f"Unknown export type: {UNKNOWN_EXPORT_TYPE}"):
+        perform_enqueued_jobs()
+    assert jobctl.get_job(bad.id).state == "failed"  # for good: r / d in top have something to act on
+    assert (traffic.counts["comments"], traffic.counts["ratings"], traffic.counts["bad exports"]) == (1, 1, 1)
+
+
+def test_traffic_keeps_one_export_running_and_only_its_last_few(queue: TestQueue, exports_dir: Path) -> None:
+    parks = parks_with_benches(2)
+    first = parks.export_data_later("entities")  # the demo's own export, running when the traffic starts
+    traffic = Traffic(people(), [], Webhook.register("demo", "http://127.0.0.1:9/"), parks,
+                      running_export=first.id, pace=Pace(exports_kept=2))
+    traffic.keep_exporting()
+    assert traffic.counts["exports"] == 0  # the first is not done yet
+    for _ in range(4):
+        assert perform_enqueued_jobs() == 1
+        traffic.keep_exporting()
+        traffic.keep_exporting()  # one at a time: the new one is not done yet
+    assert traffic.counts["exports"] == 4
+    perform_enqueued_jobs()
+    kept = parks.exports()
+    assert kept[0].job_id == first.id  # not the traffic's own export: never deleted
+    assert len(kept) == 3 and {e.status for e in kept} == {"completed"}
+    assert sorted(p.name for p in exports_dir.iterdir()) == sorted(Path(str(e.file_path)).name for e in kept)
+
+
+def _demo_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBCTL_", "DATABASE"))}
+    env[Export.ROW_DELAY_ENV] = "0.0005"  # the export reports progress for a second or two, not seven
+    return env
+
+
+@pytest.mark.slow
+def test_make_demo_keeps_the_app_busy_until_ctrl_c(backend: str, request: pytest.FixtureRequest,
+                                                   tmp_path: Path) -> None:
+    url = str(request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url"))
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as out:
+        # Its own session, so a failure below can stop every process it started (and nothing else).
+        proc = subprocess.Popen([sys.executable, "examples/demo.py", "--database", url], cwd=ROOT, env=_demo_env(),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def printed() -> str:
+        return log.read_text(errors="replace")
+
+    try:
+        started = wait_for(lambda: re.search(r"export +job (\d+):", printed()), timeout=30,
+                           what="the demo to enqueue its examples")
+        last_of_burst = int(started.group(1))  # the export is the last job enqueue_examples makes
+        jobctl.configure(database_url=url)
+        store = jobctl.db.get_store()
+        claimed_with_progress: set[str] = set()
+        burst_done_at: list[int] = []  # the newest job id once every job of the initial burst is done
+        pids: set[int] = set()
+
+        def alive_and_busy() -> bool:
+            assert proc.poll() is None, printed()
+            claimed_with_progress.update(r["class"] for r in admin.claimed_executions(store) if r["done"] is not None)
+            pids.update(p["pid"] for p in admin.processes(store))
+            newest = admin.list_jobs(store, limit=200)
+            if not burst_done_at:
+                burst = admin.get_jobs(store, range(1, last_of_burst + 1))
+                if {j.state for j in burst} <= {"finished", "discarded"}:
+                    burst_done_at.append(newest[0].id)
+                return False
+            later = {j.queue for j in newest if j.id > burst_done_at[0]}
+            ticks = admin.list_jobs(store, class_path="jobctl.recurring:RecurringCommandJob")
+            return (later >= {"default", "webhooks", "exports"} and jobctl.count(state="failed") >= 1
+                    and "examples.app.jobs:ExportDataJob" in claimed_with_progress and len(ticks) >= 2)
+
+        wait_for(alive_and_busy, timeout=40, what="new work on every queue, a failure, an export's progress and "
+                                                  "two recurring ticks")
+        (failed,) = admin.list_jobs(store, state="failed")[-1:]
+        assert (failed.class_path, failed.arguments["args"][1]) == ("examples.app.jobs:ExportDataJob",
+                                                                     UNKNOWN_EXPORT_TYPE)
+
+        proc.send_signal(signal.SIGINT)  # Ctrl-C, to the demo alone: it stops jobctl start itself
+        assert proc.wait(30) == 0, printed()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        jobctl.configure(database_url=None)
+    jobctl.configure(database_url=url)
+    try:
+        assert admin.processes(jobctl.db.get_store()) == []
+        assert jobctl.count(state="claimed") == 0
+    finally:
+        jobctl.configure(database_url=None)
+    assert len(pids) >= 5 and not [pid for pid in pids if psutil.pid_exists(pid)]  # supervisor and its children
+    out = printed()
+    assert "supervisor 1 stopped" in out or re.search(r"supervisor \d+ stopped", out), out
+    assert re.search(r"The demo's users meanwhile: [1-9]\d* comments?, ", out), out
+    assert "demo traffic:" not in out, out  # no action of the simulated users failed

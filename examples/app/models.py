@@ -497,6 +497,13 @@ class Export:
             row = execute(c, f"SELECT {cls.COLUMNS} FROM app_exports WHERE id = ?", (export_id,)).fetchone()
         return cls(*row) if row else None
 
+    def destroy(self, conn: Connection | None = None) -> None:
+        """Delete the export and its file (an export nobody needs any more)."""
+        with db.transaction(conn) as c:
+            execute(c, "DELETE FROM app_exports WHERE id = ?", (self.id,))
+        if self.file_path:
+            Path(self.file_path).unlink(missing_ok=True)
+
     @classmethod
     def directory(cls) -> Path:
         """Where exports are written: $EXAMPLES_EXPORTS_DIR, else `exports/` next to the SQLite file, else
