@@ -11,7 +11,7 @@ would do, through the app's models and jobctl's public API (`perform_later`, the
   reporting progress): the next one is asked for when the last one is done, and only the demo's last
   few exports are kept (file and row), so a demo left running does not fill the disk;
 - at once, then every minute, someone asks for an export type the app does not have: that job fails
-  for good (a `ValueError`), so `jobctl top` always has a failure to retry (`r`) or discard (`d`).
+  for good (a `ValueError`), so `jobctl top` has failures to retry (`r`) or discard (`d`).
 
 Bundled deliveries come from `config/recurring.yml` (every 5 seconds in development), not from here.
 """
