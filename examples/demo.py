@@ -1,12 +1,17 @@
-"""`make demo`: the example app's jobs on the embedded SQLite file, run by `jobctl start` until Ctrl-C.
+"""`make demo`: the example app at work on the embedded SQLite file, run by `jobctl start` until Ctrl-C.
 
     python examples/demo.py [--database URL]     # from the repository root; make demo DATABASE=… does this
 
 The database is --database, else $DATABASE, else sqlite:///examples/demo.sqlite3. The demo migrates
 jobctl's schema, creates the app's tables, starts a local webhook receiver, seeds a few users,
-entities, comments and webhooks, enqueues the example jobs, then runs
+entities, comments and webhooks, enqueues one of each example job, then runs
 `jobctl start --config examples/config/queue.yml --recurring-schedule-file examples/config/recurring.yml`
-in the foreground. Run it again to add more.
+in the foreground. Meanwhile a thread of its own plays the app's users (examples/traffic.py): a comment
+every few seconds (notifications, and a webhook the receiver fails once, so it retries), ratings
+(metrics), an export always running (progress), and now and then an export that fails for good; the
+recurring bundled delivery runs every 5 seconds. So `jobctl top` always has queues, claimed jobs,
+failures, recurring runs and processes to show and act on. Ctrl-C (or SIGINT/SIGTERM to this process)
+stops the trickle and `jobctl start` together; a second Ctrl-C stops it at once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +37,7 @@ from examples.app import db  # noqa: E402
 from examples.app.jobs import CalculateMetricsJob, DeliverBundledNotificationsJob, NotifyRecipientsJob  # noqa: E402
 from examples.app.models import Comment, Entity, Export, Notification, User, Webhook  # noqa: E402
 from examples.receiver import Receiver  # noqa: E402
+from examples.traffic import PACE, UNKNOWN_EXPORT_TYPE, Pace, Traffic  # noqa: E402
 from jobctl import urls  # noqa: E402
 
 DEFAULT_DATABASE = ROOT / "examples" / "demo.sqlite3"
@@ -43,7 +50,8 @@ EXPORT_ROW_DELAY = "0.002"
 BUNDLE_WAIT = 3.0
 """Seconds before the demo's own bundled delivery runs: after the notification jobs it bundles."""
 STOP_GRACE = 10.0
-"""Seconds `jobctl start` gets to stop after a Ctrl-C (its shutdown_timeout is 5 s) before the demo asks it."""
+"""Seconds `jobctl start` gets to stop after a Ctrl-C (its shutdown_timeout is 5 s) before the demo stops it
+at once (SIGQUIT)."""
 
 
 class _Rollback(Exception):
@@ -54,6 +62,7 @@ class _Rollback(Exception):
 class Enqueued:
     """What `enqueue_examples` created, for the printout and the tests."""
 
+    people: list[User] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
     duplicate_notify_job: int = 0
     jobs_before_rollback: int = 0
@@ -97,6 +106,7 @@ def enqueue_examples(receiver_url: str, export_rows: int = EXPORT_ROWS) -> Enque
     carol = User.find_or_create("carol@example.com", "Carol")
     cafe = Entity.find_or_create(alice, "Corner Café")
     park = Entity.find_or_create(bob, "River Park")
+    out.people = [alice, bob, carol]
 
     # Pattern 1, notifications: each comment and its job are written in one transaction of the app's.
     for entity, author, body in ((cafe, bob, "Great coffee, slow wifi."),
@@ -126,7 +136,7 @@ def enqueue_examples(receiver_url: str, export_rows: int = EXPORT_ROWS) -> Enque
     out.metrics_jobs = jobctl.perform_all_later([CalculateMetricsJob(e.id) for e in (cafe, park, cafe, closing)])
     closing.destroy()
 
-    # Pattern 4, webhook with retries: the receiver fails the first POST, the job retries it.
+    # Pattern 4, webhook with retries: the receiver fails each delivery's first POST, the job retries it.
     out.webhook = Webhook.register("demo", f"{receiver_url}/hooks/demo")
     for comment in out.comments[:2]:
         event = {"type": "comment.created", "comment_id": comment.id, "entity_id": comment.entity_id,
@@ -136,7 +146,7 @@ def enqueue_examples(receiver_url: str, export_rows: int = EXPORT_ROWS) -> Enque
     out.deleted_webhook_job = removed.dispatch_later({"type": "ping"}).id
     removed.destroy()  # before the job runs: discarded (RecordNotFound), not retried
 
-    # Pattern 2, bundled notifications: config/recurring.yml runs Bundle.deliver_all_later every 5 minutes
+    # Pattern 2, bundled notifications: config/recurring.yml runs Bundle.deliver_all_later every 5 seconds
     # (development); the demo also asks for one a few seconds in, once the notification jobs above have run.
     out.bundle_job = DeliverBundledNotificationsJob.set(wait=BUNDLE_WAIT).perform_later().id
 
@@ -150,7 +160,7 @@ def enqueue_examples(receiver_url: str, export_rows: int = EXPORT_ROWS) -> Enque
     return out
 
 
-def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -> str:
+def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued, pace: Pace = PACE) -> str:
     """What the demo did, for the terminal."""
     default = url == f"sqlite:///{DEFAULT_DATABASE}"
     shown = "sqlite:///examples/demo.sqlite3" if default else urls.redact(url)
@@ -160,7 +170,7 @@ def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -
         f"jobctl demo on {shown}",
         f"  jobctl schema: {'migrated: ' + ', '.join(applied) if applied else 'up to date'}",
         f"  app tables:    {', '.join(db.TABLES)}",
-        f"  receiver:      {receiver.url} (answers 500 to the first POST on each path, then 200)",
+        f"  receiver:      {receiver.url} (answers 500 to each delivery's first POST, 200 to its retry)",
         "",
         "Enqueued, for the workers started below:",
         f"  notifications  comments {comments}: Comment.post() wrote each comment and its",
@@ -174,26 +184,45 @@ def describe(url: str, applied: list[str], receiver: Receiver, done: Enqueued) -
         f"                 {done.deleted_entity.name} deleted before its job runs (the job returns early)",
         f"  webhooks       jobs {', '.join(str(i) for i in done.webhook_jobs)}: DispatchWebhookJob to "
         f"{done.webhook.url}",
-        "                 (the first POST gets a 500 and is retried ~3 s later)",
+        "                 (each first POST gets a 500 and is retried ~3 s later)",
         f"                 job {done.deleted_webhook_job}: its webhook was deleted meanwhile: discarded "
         "(RecordNotFound)",
         f"  bundles        job {done.bundle_job}: DeliverBundledNotificationsJob in {BUNDLE_WAIT:g} s: each user's "
         "unread notifications",
-        f"                 as one delivery; {RECURRING} runs it every 5 minutes (jobctl recurring)",
+        f"                 as one delivery; {RECURRING} runs it every 5 seconds (jobctl recurring)",
         f"  export         job {done.export_job}: ExportDataJob of {done.export_user.name}'s {done.export_rows} "
         f"entities to CSV in {Export.directory()},",
         f"                 reporting progress as it goes (jobctl show {done.export_job})",
         "",
+        "Then, until Ctrl-C, the demo plays the app's users (examples/traffic.py), under two jobs a second:",
+        *(f"  {when:<15}{what}" for when, what in (
+            (f"every {pace.comment:g} s", "a comment: its notifications (queue default) and a webhook (webhooks),"),
+            ("", "which the receiver fails once, so it retries"),
+            (f"every {pace.rating:g} s", "a rating: its entity's metrics (default)"),
+            ("always", f"an export of {done.export_user.name}'s entities (exports), reporting progress;"),
+            ("", f"the next starts when it is done, only the last {pace.exports_kept} are kept"),
+            (f"every {pace.bad_export:g} s", f"an export of a type the app does not have ({UNKNOWN_EXPORT_TYPE!r}): "
+                                             "fails for good,"),
+            ("", "for r (retry) and d (discard) in top"),
+            ("every 5 s", f"{RECURRING} runs the bundled delivery (n in top runs it now)"))),
+        "",
         "Watch it from another terminal: make top" + ("" if default else f" DATABASE={shown}"),
-        "Ctrl-C stops the workers and the receiver.",
+        "Ctrl-C stops the users, the workers and the receiver.",
         "",
         f"$ jobctl start --config {CONFIG} --recurring-schedule-file {RECURRING}",
     ])
 
 
-def results(done: Enqueued) -> str:
-    """What the jobs did, read back from the app's tables."""
-    lines = ["", "The app's tables now:"]
+def results(done: Enqueued, traffic: Traffic | None = None) -> str:
+    """What the demo's users did, and what the jobs did, read back from the app's tables."""
+    lines = [""]
+    if traffic is not None:
+        did = traffic.counts
+        lines += ["The demo's users meanwhile: " + ", ".join([
+            _count(did["comments"], "comment"), _count(did["ratings"], "rating"), _count(did["exports"], "export"),
+            f"{_count(did['bad exports'], 'export')} of an unknown type (failed)"])
+            + (f"; {_count(did['errors'], 'action')} failed (see above)" if did["errors"] else ""), ""]
+    lines.append("The app's tables now:")
     for comment in done.comments:
         notified = [User.find_by(n.recipient_id) for n in Notification.for_comment(comment.id)]
         names = ", ".join(user.name for user in notified if user is not None) or "nobody"
@@ -233,8 +262,9 @@ def _name(user_id: int) -> str:
     return user.name if user else f"user {user_id}"
 
 
-def run_runtime(url: str) -> int:
-    """`jobctl start` in the foreground until it exits. Ctrl-C stops it gracefully, a second Ctrl-C at once."""
+def run_runtime(url: str, on_interrupt: Callable[[], None] = lambda: None) -> int:
+    """`jobctl start` in the foreground until it exits. A Ctrl-C stops it gracefully and calls `on_interrupt`
+    (which must return at once); a second Ctrl-C, or STOP_GRACE later, stops it at once."""
     env = dict(os.environ)
     env["JOBCTL_DATABASE_URL"] = url
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
@@ -249,13 +279,16 @@ def run_runtime(url: str) -> int:
         except KeyboardInterrupt:
             interrupts += 1
             if interrupts == 1:
-                # A terminal's Ctrl-C reaches jobctl start too (same process group), which stops gracefully
-                # within its shutdown_timeout; signalling it again here could land after it has stopped.
+                # A terminal's Ctrl-C reaches jobctl start too (same process group), a `kill -INT` of the demo
+                # does not: ask it here as well. A second INT changes nothing for a supervisor already stopping
+                # (its handler stays until it exits), and Popen does not signal a process it has reaped.
+                proc.send_signal(signal.SIGINT)
                 deadline = time.monotonic() + STOP_GRACE
+                on_interrupt()
             elif proc.poll() is None:
                 proc.send_signal(signal.SIGQUIT)  # asked twice: stop at once
         except subprocess.TimeoutExpired:
-            proc.terminate()  # the interrupt was the demo's alone
+            proc.send_signal(signal.SIGQUIT)  # still running STOP_GRACE after the interrupt: stop at once
             deadline = None
 
 
@@ -270,15 +303,24 @@ def main(argv: list[str] | None = None) -> int:
     except jobctl.DatabaseError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 69
+    # Ctrl-C, and a `kill` too, stop the demo as one: even started in the background, where SIGINT is ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     receiver = Receiver(0)
     receiver.start()
+    traffic: Traffic | None = None
     try:
         done = enqueue_examples(receiver.url)
-        print(describe(url, applied, receiver, done), flush=True)
-        code = run_runtime(url)
-        print(results(done), flush=True)
+        assert done.webhook is not None and done.export_user is not None
+        traffic = Traffic(done.people, done.entities, done.webhook, done.export_user, running_export=done.export_job)
+        print(describe(url, applied, receiver, done, traffic.pace), flush=True)
+        traffic.start()
+        code = run_runtime(url, on_interrupt=traffic.request_stop)
+        print(results(done, traffic), flush=True)
         return code
     finally:
+        if traffic is not None:
+            traffic.stop()
         receiver.shutdown()
         receiver.server_close()
 

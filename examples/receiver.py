@@ -1,8 +1,8 @@
 """A tiny local webhook receiver for the demo and the tests.
 
-It answers 500 to the first POST on each path and 200 to every later one, so a webhook job
-visibly fails once and succeeds on its retry. Every request is logged (stdout) and kept in
-`server.received`.
+It answers 500 to the first POST of each delivery (a path and a body it has not seen) and 200 when
+the same delivery comes again, so every webhook job visibly fails once and succeeds on its retry
+(a retry sends the same body). Every request is logged (stdout) and kept in `server.received`.
 
     python examples/receiver.py [PORT]      # default: a free port, printed at start
 """
@@ -25,7 +25,7 @@ class Delivery:
 
     path: str
     attempt: int
-    """1 for the first request on this path."""
+    """1 for the first request of this body on this path."""
     status: int
     """What the receiver answered."""
     body: Any
@@ -41,7 +41,7 @@ class Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.log = log
         self.received: list[Delivery] = []
-        self._attempts: Counter[str] = Counter()
+        self._attempts: Counter[tuple[str, bytes]] = Counter()
         self._lock = threading.Lock()
 
     @property
@@ -54,12 +54,13 @@ class Receiver(ThreadingHTTPServer):
         except ValueError:
             body = raw.decode(errors="replace")
         with self._lock:
-            self._attempts[path] += 1
-            attempt = self._attempts[path]
+            self._attempts[path, raw] += 1
+            attempt = self._attempts[path, raw]
             delivery = Delivery(path, attempt, 500 if attempt == 1 else 200, body)
             self.received.append(delivery)
         if self.log is not None:
-            outcome = "500 (first try on this path: fail it)" if delivery.status == 500 else "200"
+            outcome = ("500 (first try of this delivery: fail it)" if delivery.status == 500
+                       else "200 (seen before: a retry)")
             stamp = time.strftime("%H:%M:%S")
             # One write per line, so it does not interleave with the workers' log lines.
             self.log.write(f"{stamp} receiver: POST {path} #{attempt} → {outcome} {json.dumps(body)}\n")
@@ -93,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
 def main(argv: list[str]) -> int:
     port = int(argv[0]) if argv else 0
     server = Receiver(port)
-    print(f"webhook receiver on {server.url} (500 on the first POST per path, then 200); Ctrl-C stops",
+    print(f"webhook receiver on {server.url} (500 on each delivery's first POST, 200 on its retry); Ctrl-C stops",
           flush=True)
     try:
         server.serve_forever()

@@ -6,14 +6,21 @@ the seed's `have_enqueued_job` and `perform_now`); then every example job run en
 from __future__ import annotations
 
 import csv
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
 import jobctl
+import jobctl.database
 from examples import demo
 from examples.app import db
 from examples.app.jobs import (
@@ -25,6 +32,7 @@ from examples.app.jobs import (
 )
 from examples.app.models import Bundle, Comment, Delivery, Entity, Export, Notification, User, Webhook, WebhookError
 from examples.receiver import Receiver
+from examples.traffic import UNKNOWN_EXPORT_TYPE, Pace, Traffic
 from jobctl.later import LaterJob
 from jobctl.recurring import RecurringCommandJob, check_tasks, load_recurring, register_tasks
 from jobctl.testing import TestQueue, assert_enqueued, enqueued_jobs, perform_enqueued_jobs
@@ -215,11 +223,14 @@ def test_dispatch_now_counts_a_failure_and_raises_then_succeeds(app: str, receiv
     hook = Webhook.register("test", f"{receiver.url}/hooks/test")
     with pytest.raises(WebhookError, match="HTTP 500"):
         hook.dispatch_now({"type": "ping", "n": 1})
-    hook.dispatch_now({"type": "ping", "n": 2})
+    hook.dispatch_now({"type": "ping", "n": 1})  # the same delivery again, as a retry sends it
+    with pytest.raises(WebhookError, match="HTTP 500"):
+        hook.dispatch_now({"type": "ping", "n": 2})  # a new delivery: its first try fails too
     fresh = hook.reload()
-    assert (fresh.successful_deliveries, fresh.failed_deliveries) == (1, 1)
-    assert [(d.path, d.status, d.body) for d in receiver.received] == [
-        ("/hooks/test", 500, {"type": "ping", "n": 1}), ("/hooks/test", 200, {"type": "ping", "n": 2})]
+    assert (fresh.successful_deliveries, fresh.failed_deliveries) == (1, 2)
+    assert [(d.path, d.attempt, d.status, d.body) for d in receiver.received] == [
+        ("/hooks/test", 1, 500, {"type": "ping", "n": 1}), ("/hooks/test", 2, 200, {"type": "ping", "n": 1}),
+        ("/hooks/test", 1, 500, {"type": "ping", "n": 2})]
 
 
 def test_dispatch_now_to_nowhere_raises_webhook_error(app: str) -> None:
@@ -317,8 +328,8 @@ def test_deliver_all_later_enqueues_the_job(queue: TestQueue) -> None:
 def test_recurring_yml_runs_deliver_all_later(queue: TestQueue) -> None:
     (task,) = load_recurring(RECURRING_YML, env="development", explicit=True)
     assert (task.key, task.command, task.schedule.text, task.schedule.cron) == (
-        "deliver_bundled_notifications", "examples.app.models:Bundle.deliver_all_later", "every 5 minutes",
-        "*/5 * * * *")
+        "deliver_bundled_notifications", "examples.app.models:Bundle.deliver_all_later", "every 5 seconds",
+        "*/5 * * * * *")  # every few seconds: `make demo` shows it tick
     (production,) = load_recurring(RECURRING_YML, env="production", explicit=True)
     assert (production.command, production.schedule.text) == (task.command, "every 30 minutes")
     assert check_tasks([task]) == {task.key: Bundle.deliver_all_later}
@@ -436,7 +447,7 @@ def test_the_demo_jobs_run_end_to_end(app: str, receiver: Receiver, tmp_path: Pa
         assert stop(proc) == 0
     assert jobctl.count(state="failed") == 0, (tmp_path / "log").read_text()
     assert (task.key, task.schedule, task.command) == (
-        "deliver_bundled_notifications", "every 5 minutes", "examples.app.models:Bundle.deliver_all_later")
+        "deliver_bundled_notifications", "every 5 seconds", "examples.app.models:Bundle.deliver_all_later")
 
     alice, bob, carol = people()
     assert [notified(c) for c in done.comments] == [{alice.id, carol.id}, {alice.id, bob.id}, {bob.id}]
@@ -448,15 +459,14 @@ def test_the_demo_jobs_run_end_to_end(app: str, receiver: Receiver, tmp_path: Pa
 
     webhook_jobs = [jobctl.get_job(i) for i in done.webhook_jobs]
     assert {j.state for j in webhook_jobs} == {"finished"}
-    retried = [j for j in webhook_jobs if j.errors]
-    assert len(retried) == 1  # the receiver fails only the first POST on its path
-    assert retried[0].attempts == 2 and len(retried[0].errors) == 1
-    assert retried[0].errors[0].error_class == "examples.app.models.WebhookError"
-    assert "HTTP 500" in retried[0].errors[0].message
+    for job in webhook_jobs:  # the receiver fails each delivery's first POST: every job retried once
+        assert job.attempts == 2 and len(job.errors) == 1
+        assert job.errors[0].error_class == "examples.app.models.WebhookError"
+        assert "HTTP 500" in job.errors[0].message
     assert done.webhook is not None
     hook = done.webhook.reload()
-    assert (hook.successful_deliveries, hook.failed_deliveries) == (2, 1)
-    assert sorted(d.status for d in receiver.received) == [200, 200, 500]
+    assert (hook.successful_deliveries, hook.failed_deliveries) == (2, 2)
+    assert sorted(d.status for d in receiver.received) == [200, 200, 500, 500]
     assert jobctl.get_job(done.deleted_webhook_job).state == "discarded"
 
     # Bundles: the demo's delivery ran after the notifications (normally: it waits 3 s); one more run
@@ -482,3 +492,128 @@ def test_the_demo_jobs_run_end_to_end(app: str, receiver: Receiver, tmp_path: Pa
     assert f"comment #{done.comments[1].id} by Carol: notified Alice, Bob" in printed
     assert "Corner Café: average 4.3 over 3 submissions" in printed
     assert f"export #{export.id} of entities: completed: 300 rows in {export.file_path}" in printed
+
+
+# -- the demo that stays alive: its simulated users, then `make demo` itself --------------------
+
+
+def test_destroying_an_export_deletes_its_file(app: str, exports_dir: Path) -> None:
+    parks = parks_with_benches(2)
+    export = Export.start(parks, "entities")
+    path = export.generate_now()
+    export.destroy()
+    assert parks.exports() == [] and not path.exists()
+    Export.start(parks, "everything").destroy()  # a failed export has no file: nothing else to delete
+    assert parks.exports() == []
+
+
+def test_traffic_acts_as_the_apps_users(queue: TestQueue, receiver: Receiver) -> None:
+    alice, bob, carol = people()
+    cafe = Entity.find_or_create(alice, "Corner Café")
+    hook = Webhook.register("demo", f"{receiver.url}/hooks/demo")
+    traffic = Traffic([alice, bob, carol], [cafe], hook, alice, seed=1)
+    traffic.comment()
+    traffic.rate()
+    assert_enqueued(LaterJob, queue="default", count=1)  # the comment's notifications
+    (dispatch,) = assert_enqueued(DispatchWebhookJob, queue="webhooks", count=1)
+    assert dispatch.arguments["args"][1]["type"] == "comment.created"
+    assert_enqueued(CalculateMetricsJob, args=[cafe.id], queue="default", count=1)
+    assert perform_enqueued_jobs() == 4  # the webhook twice: the receiver fails its first try
+    assert len(jobctl.get_job(dispatch.id).errors) == 1
+
+    traffic.ask_for_an_unknown_export()
+    (bad,) = assert_enqueued(ExportDataJob, queue="exports", count=1)
+    assert bad.arguments["args"][1] == UNKNOWN_EXPORT_TYPE
+    with pytest.raises(ValueError, match=f"Unknown export type: {UNKNOWN_EXPORT_TYPE}"):
+        perform_enqueued_jobs()
+    assert jobctl.get_job(bad.id).state == "failed"  # for good: r / d in top have something to act on
+    assert (traffic.counts["comments"], traffic.counts["ratings"], traffic.counts["bad exports"]) == (1, 1, 1)
+
+
+def test_traffic_keeps_one_export_running_and_only_its_last_few(queue: TestQueue, exports_dir: Path) -> None:
+    parks = parks_with_benches(2)
+    first = parks.export_data_later("entities")  # the demo's own export, running when the traffic starts
+    traffic = Traffic(people(), [], Webhook.register("demo", "http://127.0.0.1:9/"), parks,
+                      running_export=first.id, pace=Pace(exports_kept=2))
+    traffic.keep_exporting()
+    assert traffic.counts["exports"] == 0  # the first is not done yet
+    for _ in range(4):
+        assert perform_enqueued_jobs() == 1
+        traffic.keep_exporting()
+        traffic.keep_exporting()  # one at a time: the new one is not done yet
+    assert traffic.counts["exports"] == 4
+    perform_enqueued_jobs()
+    kept = parks.exports()
+    assert kept[0].job_id == first.id  # not the traffic's own export: never deleted
+    assert len(kept) == 3 and {e.status for e in kept} == {"completed"}
+    assert sorted(p.name for p in exports_dir.iterdir()) == sorted(Path(str(e.file_path)).name for e in kept)
+
+
+def _demo_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOBCTL_", "DATABASE"))}
+    env[Export.ROW_DELAY_ENV] = "0.0005"  # the export reports progress for a second or two, not seven
+    return env
+
+
+@pytest.mark.slow
+def test_make_demo_keeps_the_app_busy_until_ctrl_c(backend: str, request: pytest.FixtureRequest,
+                                                   tmp_path: Path) -> None:
+    url = str(request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url"))
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as out:
+        # Its own session, so a failure below can stop every process it started (and nothing else).
+        proc = subprocess.Popen([sys.executable, "examples/demo.py", "--database", url], cwd=ROOT, env=_demo_env(),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def printed() -> str:
+        return log.read_text(errors="replace")
+
+    try:
+        started = wait_for(lambda: re.search(r"export +job (\d+):", printed()), timeout=30,
+                           what="the demo to enqueue its examples")
+        last_of_burst = int(started.group(1))  # the export is the last job enqueue_examples makes
+        jobctl.configure(database_url=url)
+        store = jobctl.database.get_store()
+        claimed_with_progress: set[str] = set()
+        burst_done_at: list[int] = []  # the newest job id once every job of the initial burst is done
+        pids: set[int] = set()
+
+        def alive_and_busy() -> bool:
+            assert proc.poll() is None, printed()
+            claimed_with_progress.update(c.class_path for c in store.claimed_executions(200) if c.progress is not None)
+            pids.update(p.pid for p in store.processes())
+            newest = store.list_jobs(limit=200)
+            if not burst_done_at:
+                burst = store.get_jobs(range(1, last_of_burst + 1))
+                if {j.state for j in burst} <= {"finished", "discarded"}:
+                    burst_done_at.append(newest[0].id)
+                return False
+            later = {j.queue for j in newest if j.id > burst_done_at[0]}
+            ticks = store.list_jobs(class_path="jobctl.recurring:RecurringCommandJob")
+            return (later >= {"default", "webhooks", "exports"} and jobctl.count(state="failed") >= 1
+                    and "examples.app.jobs:ExportDataJob" in claimed_with_progress and len(ticks) >= 2)
+
+        wait_for(alive_and_busy, timeout=40, what="new work on every queue, a failure, an export's progress and "
+                                                  "two recurring ticks")
+        (failed,) = store.list_jobs(state="failed")[-1:]
+        assert (failed.class_path, failed.arguments["args"][1]) == ("examples.app.jobs:ExportDataJob",
+                                                                     UNKNOWN_EXPORT_TYPE)
+
+        proc.send_signal(signal.SIGINT)  # Ctrl-C, to the demo alone: it stops jobctl start itself
+        assert proc.wait(30) == 0, printed()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        jobctl.configure(database_url=None)
+    jobctl.configure(database_url=url)
+    try:
+        assert jobctl.database.get_store().processes() == []
+        assert jobctl.count(state="claimed") == 0
+    finally:
+        jobctl.configure(database_url=None)
+    assert len(pids) >= 5 and not [pid for pid in pids if psutil.pid_exists(pid)]  # supervisor and its children
+    out = printed()
+    assert "supervisor 1 stopped" in out or re.search(r"supervisor \d+ stopped", out), out
+    assert re.search(r"The demo's users meanwhile: [1-9]\d* comments?, ", out), out
+    assert "demo traffic:" not in out, out  # no action of the simulated users failed

@@ -369,7 +369,8 @@ class Delivery:
 
 class Bundle:
     """Pattern 2: a user's unread, not yet bundled notifications of the last 30 minutes, delivered as one
-    message. `config/recurring.yml` runs `Bundle.deliver_all_later` every 30 minutes (5 in development).
+    message. `config/recurring.yml` runs `Bundle.deliver_all_later` every 30 minutes (every 5 seconds in
+    development).
 
     Idempotent: delivering marks the notifications `bundled_at` in the transaction that writes the
     delivery, and only notifications not yet bundled are taken, so a second run (or two at once)
@@ -495,6 +496,13 @@ class Export:
         with db.transaction(conn) as c:
             row = execute(c, f"SELECT {cls.COLUMNS} FROM app_exports WHERE id = ?", (export_id,)).fetchone()
         return cls(*row) if row else None
+
+    def destroy(self, conn: Connection | None = None) -> None:
+        """Delete the export and its file (an export nobody needs any more)."""
+        with db.transaction(conn) as c:
+            execute(c, "DELETE FROM app_exports WHERE id = ?", (self.id,))
+        if self.file_path:
+            Path(self.file_path).unlink(missing_ok=True)
 
     @classmethod
     def directory(cls) -> Path:
