@@ -147,3 +147,19 @@ def test_every_named_query_is_used_by_its_backend(package: str) -> None:
                                                  for suffix in ("", "_paused")
                                                  if 'f"claim_{selector.kind}' in code}
     assert sorted(set(sqlfiles.load(package)) - named) == []
+
+
+def test_postgres_connections_notice_a_dead_link(pg_url: str) -> None:
+    """Keepalives and tcp_user_timeout unless the URL sets its own: a dropped link errors within ~15 s."""
+    from jobctl.store.postgres.connection import connect
+
+    with connect(urls.parse(pg_url)) as conn:
+        dsn = dict(item.split("=", 1) for item in conn.info.dsn.split())
+    assert {k: dsn.get(k) for k in ("keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                    "tcp_user_timeout")} == {"keepalives": "1", "keepalives_idle": "5",
+                                                             "keepalives_interval": "2", "keepalives_count": "3",
+                                                             "tcp_user_timeout": "10000"}
+    own = f"{pg_url}&keepalives_idle=30&tcp_user_timeout=2500"
+    with connect(urls.parse(own)) as conn:
+        dsn = dict(item.split("=", 1) for item in conn.info.dsn.split())
+    assert (dsn["keepalives_idle"], dsn["tcp_user_timeout"], dsn["keepalives_count"]) == ("30", "2500", "3")

@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobctl.errors import DatabaseError
 from jobctl.store import sqlfiles
@@ -25,10 +26,27 @@ def latest_version() -> int:
     return sqlfiles.migrations(PACKAGE)[-1][0]
 
 
+# A silently dropped link (a dead peer, a cut network) must become an error within ~15 s, not hang for
+# the kernel's two hours: TCP keepalives while idle, and a timeout on unacknowledged data in flight.
+# A URL that sets any of these keeps its own value.
+LINK_DEFAULTS = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3",
+                 "tcp_user_timeout": "10000"}
+
+
+def connection_options(url: DatabaseURL) -> dict[str, str]:
+    """The link defaults the URL does not set itself."""
+    try:
+        given = conninfo_to_dict(url.target)
+    except psycopg.ProgrammingError:
+        given = {}
+    return {k: v for k, v in LINK_DEFAULTS.items() if k not in given}
+
+
 def connect(url: DatabaseURL, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     """Open a connection, turning every failure into one line without the password."""
     try:
-        return psycopg.connect(url.target, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
+        conninfo = make_conninfo(url.target, **connection_options(url))
+        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
     except (psycopg.Error, ValueError) as exc:
         raise DatabaseError(f"cannot connect to {url.redacted}: {scrub(str(exc), url)}") from None
 

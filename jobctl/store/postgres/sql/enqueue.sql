@@ -62,6 +62,11 @@ SELECT count(*) FROM jobctl_jobs
 WHERE (%(state)s::text IS NULL OR state = %(state)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s);
 
 -- name: database_identity
--- What identifies this database: its name, the server's port and start time.
-SELECT current_database() || '|' || COALESCE(inet_server_port()::text, '') || '|'
-       || pg_postmaster_start_time()::text;
+-- What identifies jobctl's database from any connection to it: its name, the cluster's system identifier
+-- (shared by a primary and its streaming replicas, so it survives a failover) and the jobctl_jobs
+-- table this connection's search_path finds (NULL: none). Never fails, so it is safe inside a caller's
+-- transaction.
+SELECT current_database() || '|'
+       || CASE WHEN has_function_privilege('pg_catalog.pg_control_system()', 'execute')
+               THEN (SELECT system_identifier::text FROM pg_control_system()) ELSE '' END || '|'
+       || COALESCE(to_regclass('jobctl_jobs')::oid::text, '');
