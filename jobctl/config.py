@@ -288,9 +288,64 @@ _KINDS: dict[str, tuple[str, Callable[[dict[Any, Any]], bool]]] = {
 }
 
 
+# Bounds on a config file as YAML builds it: aliases count each time they are used, so a
+# "billion laughs" file stops here instead of expanding into gigabytes, and nesting stops long
+# before Python's recursion limit (PyYAML composes recursively).
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 100
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts values (aliases expanded) and nesting (through aliases too) while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._values = 0
+        self._open: list[int] = []  # per collection being composed: the height of its tallest child so far
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height) once composed
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        mark: yaml.Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # untyped in the stubs
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            # A node still being composed is an alias inside itself: counted once, left to the
+            # consumer (arguments refuse a value that contains itself).
+            values, height = self._sizes.get(id(node), (1, 1))
+            self._values += values
+        else:
+            if len(self._open) >= MAX_YAML_DEPTH:
+                raise self._bound(f"nested more than {MAX_YAML_DEPTH} levels deep", mark)
+            before = self._values
+            self._open.append(0)
+            node = super().compose_node(parent, index)
+            height = self._open.pop() + 1
+            self._values += 1
+            self._sizes[id(node)] = (self._values - before, height)
+        if self._values > MAX_YAML_VALUES:
+            raise self._bound(
+                f"more than {MAX_YAML_VALUES} values once aliases are expanded (the bound for a config file)", mark
+            )
+        if len(self._open) + height > MAX_YAML_DEPTH:
+            raise self._bound(f"nested more than {MAX_YAML_DEPTH} levels deep", mark)
+        if self._open:
+            self._open[-1] = max(self._open[-1], height)
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as exc:  # a scalar PyYAML resolves but cannot build: 2026-13-45, a 5,000-digit int
+            raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from None
+
+    @staticmethod
+    def _bound(problem: str, mark: yaml.Mark) -> yaml.YAMLError:
+        return yaml.composer.ComposerError(None, None, problem, mark)
+
+
 def _parse_yaml(text: str, label: str) -> object:
+    loader = _BoundedLoader(text)
     try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -300,6 +355,8 @@ def _parse_yaml(text: str, label: str) -> object:
         raise ConfigError(f"{label}: {where}{' '.join(problem.split())}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label}: {' '.join(str(exc).split())}") from None
+    finally:
+        loader.dispose()
 
 
 def load_yaml_sections(path: str | os.PathLike[str], env: str, *, kind: str) -> tuple[dict[str, Any], str]:

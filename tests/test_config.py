@@ -635,3 +635,65 @@ def test_load_yaml_sections_recurring_flat_and_sectioned() -> None:
 def test_load_yaml_sections_missing_file() -> None:
     with pytest.raises(ConfigError, match=r"^config/recurring\.yml: no such file$"):
         load_yaml_sections("config/recurring.yml", "production", kind="recurring")
+
+
+# --- hostile files and values the runtime cannot run (issue 19) ------------------------------
+
+BILLION_LAUGHS = """\
+production:
+  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+  i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_alias_expansion_is_bounded() -> None:
+    assert load_error(BILLION_LAUGHS) == (
+        "config/queue.yml: line 6: more than 100000 values once aliases are expanded (the bound for a config file)"
+    )
+
+
+def test_a_long_list_of_aliases_is_bounded_too() -> None:
+    text = "production:\n  x: &x [1, 2, 3, 4, 5, 6, 7, 8, 9]\n  y: [" + ", ".join(["*x"] * 20_000) + "]\n"
+    assert load_error(text) == (
+        "config/queue.yml: line 3: more than 100000 values once aliases are expanded (the bound for a config file)"
+    )
+
+
+def test_nesting_depth_is_bounded() -> None:
+    assert load_error("production:\n  workers: " + "[" * 3000 + "]" * 3000 + "\n") == (
+        "config/queue.yml: line 2: nested more than 100 levels deep"
+    )
+    assert load_error("a:\n" + "".join(f"{'  ' * i}k{i}:\n" for i in range(1, 150))).startswith(
+        "config/queue.yml: line 100: nested more than 100 levels deep"
+    )
+
+
+def test_depth_counts_through_aliases() -> None:
+    deep = "[" * 40 + "]" * 40
+    text = f"production:\n  a: &a {deep}\n  b: &b {'[' * 40}*a{']' * 40}\n  c: {'[' * 40}*b{']' * 40}\n"
+    assert load_error(text) == "config/queue.yml: line 4: nested more than 100 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("production:\n  max_crashes: " + "9" * 5000 + "\n", "config/queue.yml: line 2: "),
+        ("production:\n  imports: 2026-13-45\n", "config/queue.yml: line 2: "),
+    ],
+)
+def test_values_yaml_itself_cannot_build_are_one_line(text: str, message: str) -> None:
+    assert load_error(text).startswith(message)
+
+
+def test_anchors_within_the_bounds_still_load() -> None:
+    write("production:\n  workers:\n    - &w {queues: default, threads: 2}\n" + "    - *w\n" * 50)
+    assert load_queue_config(env="production").workers == (
+        WorkerConfig(queues=("default",), threads=2),
+    ) * 51

@@ -587,3 +587,21 @@ def test_tasks_built_in_code_name_their_key_in_errors() -> None:
         resolve_error(task)
         == f"recurring task 'adhoc': command: expected a callable, got '{F}:NOT_CALLABLE' (of type int)"
     )
+
+
+# -- hostile files (issue 19) -----------------------------------------------------------------
+
+
+def test_a_billion_laughs_in_kwargs_is_one_line() -> None:
+    laughs = '  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+        f"  {b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    task_file(OK_SCHEDULE + OK_CLASS + "kwargs:\n" + laughs)
+    assert load_error() == (
+        f"{RECURRING_YML}: line 10: more than 100000 values once aliases are expanded (the bound for a config file)"
+    )
+
+
+def test_arguments_nested_3000_deep_are_one_line() -> None:
+    task_file(OK_SCHEDULE + OK_CLASS + "args: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert load_error() == f"{RECURRING_YML}: line 5: nested more than 100 levels deep"
