@@ -117,6 +117,8 @@ def load_recurring(
 def _read_task(key: object, raw: object, section: _At) -> RecurringTask:
     if not isinstance(key, str) or not key.strip():
         raise section.key(key).error("a task name (a non-empty string)", key)
+    if "\0" in key:  # runs store the key; PostgreSQL text cannot hold NUL
+        raise section.key(key.replace("\0", "\\x00")).error("a task name without NUL characters", key)
     at = section.key(key)
     if not isinstance(raw, dict):
         raise at.error("a mapping of task settings (schedule, and class or command)", raw)
@@ -218,6 +220,8 @@ def _check_storable(dump: Callable[[], str], at: _At) -> None:
 def _queue(value: object, at: _At) -> str | None:
     if value is None:
         return None
+    if isinstance(value, str) and "\0" in value:
+        raise at.error("a queue name without NUL characters", value)
     if isinstance(value, str) and value and not any(c.isspace() or c in ",*" for c in value):
         return value
     raise at.error("a queue name (no spaces, commas or *) or null", value)
@@ -231,6 +235,8 @@ def _priority(value: object, at: _At) -> int | None:
 
 
 def _description(value: object, at: _At) -> str | None:
+    if isinstance(value, str) and "\0" in value:
+        raise at.error("a text without NUL characters", value)
     if value is None or isinstance(value, str):
         return value
     raise at.error("a text or null", value)

@@ -605,3 +605,35 @@ def test_a_billion_laughs_in_kwargs_is_one_line() -> None:
 def test_arguments_nested_3000_deep_are_one_line() -> None:
     task_file(OK_SCHEDULE + OK_CLASS + "args: " + "[" * 3000 + "]" * 3000 + "\n")
     assert load_error() == f"{RECURRING_YML}: line 5: nested more than 100 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            OK_SCHEDULE + OK_CLASS + 'queue: "low\\0"\n',
+            f"{AT}.queue: expected a queue name without NUL characters, got 'low\\x00'",
+        ),
+        (
+            OK_SCHEDULE + OK_CLASS + 'description: "nightly\\0"\n',
+            f"{AT}.description: expected a text without NUL characters, got 'nightly\\x00'",
+        ),
+        (
+            OK_SCHEDULE + OK_CLASS + 'args: ["a\\0b"]\n',
+            None,  # arguments travel as JSON, which escapes NUL: stored as they are
+        ),
+    ],
+)
+def test_strings_stored_in_the_database_hold_no_nul(body: str, message: str | None) -> None:
+    task_file(body)
+    if message is None:
+        assert load_recurring(env="production")[0].args == ("a\0b",)
+    else:
+        assert load_error() == message
+
+
+def test_a_task_key_with_a_nul_is_refused() -> None:
+    write(f'production:\n  "clean\\0up":\n    schedule: every hour\n    class: {F}:CleanupJob\n')
+    assert load_error() == (
+        f"{RECURRING_YML}: production.clean\\x00up: expected a task name without NUL characters, got 'clean\\x00up'"
+    )
