@@ -19,7 +19,7 @@ from typing import Any
 from jobctl.arguments import dump_arguments, import_path
 from jobctl.config import _At, load_yaml_sections, locate
 from jobctl.errors import ConfigError, JobClassError, SerializationError
-from jobctl.job import Job, load_job_class
+from jobctl.job import Job, _checked_priority, _checked_text, load_job_class
 from jobctl.schedule import Schedule, parse_schedule
 from jobctl.store.base import RecurringRow
 
@@ -291,6 +291,14 @@ def _resolve_class(task: RecurringTask, path: str) -> type[Job]:
     except JobClassError:
         kind = "a class not derived from jobctl.Job" if isinstance(obj, type) else f"of type {type(obj).__name__}"
         raise ConfigError(f"{_at(task, 'class')}: expected a jobctl.Job subclass, got {path!r} ({kind})") from None
+    # row_for stores the class's own queue and priority unless the task names its own.
+    try:
+        if task.queue is None:
+            _checked_text(job_class.queue, f"{path}.queue")
+        if task.priority is None:
+            _checked_priority(job_class.priority, f"{path}.priority")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{_at(task, 'class')}: {exc}") from None
     perform = job_class.perform
     # A plain `def perform(self, ...)` is unbound here: something stands in for self.
     needs_self = inspect.isfunction(inspect.getattr_static(job_class, "perform", None))

@@ -637,3 +637,27 @@ def test_a_task_key_with_a_nul_is_refused() -> None:
     assert load_error() == (
         f"{RECURRING_YML}: production.clean\\x00up: expected a task name without NUL characters, got 'clean\\x00up'"
     )
+
+
+class NulQueueJob(recurring_fixtures.CleanupJob):
+    queue = "main\0tenance"
+
+
+class HugePriorityJob(recurring_fixtures.CleanupJob):
+    priority = 2**31
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("NulQueueJob", "NulQueueJob.queue cannot hold a NUL character (the database cannot store it), "
+                        "got 'main\\x00tenance'"),
+        ("HugePriorityJob", "HugePriorityJob.priority expects an integer from -2147483648 to 2147483647 "
+                            "(stored in 32 bits), got 2147483648"),
+    ],
+)
+def test_a_class_whose_own_queue_or_priority_cannot_be_stored_is_refused(name: str, why: str) -> None:
+    task = one_task(f"{OK_SCHEDULE}class: {__name__}:{name}\n")
+    assert resolve_error(task) == f"{AT}.class: {__name__}:{why}"
+    # The task's own queue and priority replace the class's: nothing to refuse then.
+    assert resolve_task(one_task(f"{OK_SCHEDULE}class: {__name__}:{name}\nqueue: q\npriority: 1\nargs: [3]\n"))
