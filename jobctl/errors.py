@@ -49,3 +49,7 @@ class RecordNotFound(JobctlError):
 
 class JobClassError(JobctlError):
     """A class path does not name an importable subclass of `jobctl.Job`."""
+
+
+class ArgumentTooDeep(SerializationError):
+    """An argument nests lists, dicts or tuples deeper than `jobctl.arguments.MAX_DEPTH`, or contains itself."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from jobctl.arguments import dump_arguments, import_path
 from jobctl.config import _At, load_yaml_sections, locate
-from jobctl.errors import ConfigError, JobClassError, SerializationError
+from jobctl.errors import ArgumentTooDeep, ConfigError, JobClassError, SerializationError
 from jobctl.job import Job, _checked_priority, _checked_text, load_job_class
 from jobctl.schedule import Schedule, parse_schedule
 from jobctl.store.base import RecurringRow
@@ -209,12 +209,13 @@ def _check_storable(dump: Callable[[], str], at: _At) -> None:
     """Arguments are stored as JSON with each run: refuse at load what could not be."""
     try:
         dump()
-    except SerializationError as exc:
-        raise ConfigError(f"{at}: {exc}") from None
-    except (RecursionError, ValueError):  # a YAML alias that contains itself
+    except ArgumentTooDeep:
+        # The YAML loader bounds nesting below MAX_DEPTH, so only an alias inside itself gets here.
         raise ConfigError(
             f"{at}: expected arguments that can be stored as JSON, got a value that contains itself"
         ) from None
+    except SerializationError as exc:
+        raise ConfigError(f"{at}: {exc}") from None
 
 
 def _queue(value: object, at: _At) -> str | None:
