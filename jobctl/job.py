@@ -201,9 +201,16 @@ def _seconds(value: Any, name: str) -> float:
     else:
         raise TypeError(f"{name}= expects a timedelta or a number of seconds, got {value!r}")
     if not abs(seconds) <= _MAX_WAIT_S:  # also nan
-        raise ValueError(f"{name}= expects a finite number of seconds within 100 years "
+        raise _refused(f"{name}= expects a finite number of seconds within 100 years "
                          f"({_MAX_WAIT_S:.0f} seconds either way), got {_short(value)}")
     return seconds
+
+
+def _refused(message: str) -> Exception:
+    """An OptionError: a ValueError for the library, one line and exit 2 for the CLI."""
+    from jobctl.errors import OptionError  # TODO(merge): move to the top with job.py's other imports
+
+    return OptionError(message)
 
 
 def _short(value: Any) -> str:
@@ -214,9 +221,9 @@ def _short(value: Any) -> str:
 def _checked_text(value: Any, name: str) -> str:
     """A queue name or key as stored: a non-empty string without NUL; `name` says whose, in errors."""
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} expects a non-empty string, got {_short(value)}")
+        raise _refused(f"{name} expects a non-empty string, got {_short(value)}")
     if "\0" in value:
-        raise ValueError(f"{name} cannot hold a NUL character (the database cannot store it), got {_short(value)}")
+        raise _refused(f"{name} cannot hold a NUL character (the database cannot store it), got {_short(value)}")
     return value
 
 
@@ -225,7 +232,7 @@ def _checked_priority(value: Any, name: str) -> int:
         raise TypeError(f"{name} expects an integer, got {_short(value)}")
     low, high = _PRIORITY_RANGE
     if not low <= value <= high:
-        raise ValueError(f"{name} expects an integer from {low} to {high} (stored in 32 bits), got {value}")
+        raise _refused(f"{name} expects an integer from {low} to {high} (stored in 32 bits), got {value}")
     return value
 
 

@@ -343,3 +343,9 @@ def test_bulk_enqueue_keeps_awkward_text_intact() -> None:
     jobs = admin.list_jobs(db.get_store(), limit=100)
     assert sorted((j.arguments["args"][0], j.arguments["kwargs"]["key"]) for j in jobs) == sorted(
         (t, t) for t in awkward)
+
+
+def test_option_errors_are_value_errors_the_cli_prints_as_one_line() -> None:
+    with pytest.raises(jobctl.JobctlError) as caught:
+        Echo.set(priority=2**40)
+    assert isinstance(caught.value, ValueError) and caught.value.exit_code == 2
