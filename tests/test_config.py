@@ -787,3 +787,9 @@ def test_parse_duration_refuses_what_no_clock_can_wait(value: object) -> None:
         "--wait: expected a duration (seconds, or 30s, 5m, 2h, 1d, 1w) of at most 100 years (3155760000 seconds), got "
     )
     assert parse_duration(3155760000, where="--wait") == 3155760000.0
+
+
+def test_the_library_and_the_config_share_one_duration_bound() -> None:
+    from jobctl import config, job
+
+    assert job._MAX_WAIT_S == config.MAX_DURATION_S == 100 * 365.25 * 86400
