@@ -20,6 +20,11 @@ record      ``{"__jobctl__": "record", "class": "module:Name", "id": <JSON value
 
 A record is any instance of a class registered with :func:`register_locator`; only its
 id travels, and the worker re-loads it (a missing one raises ``RecordNotFound``).
+
+Limits: lists, dicts and tuples nest at most ``MAX_DEPTH`` (100) levels, so a value that
+contains itself is refused too; text must be valid Unicode (UTF-8 cannot store a lone
+surrogate such as ``"\\ud800"``). Both raise ``SerializationError`` naming the argument.
+Stored data that is not this form raises ``SerializationError`` saying what is wrong.
 """
 
 from __future__ import annotations
@@ -30,15 +35,18 @@ import importlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jobctl.errors import RecordNotFound, SerializationError
+from jobctl.errors import ArgumentTooDeep, RecordNotFound, SerializationError
 
 TAG = "__jobctl__"
+MAX_DEPTH = 100
+"""How deep lists, dicts and tuples may nest in an argument (well within Python's recursion limit)."""
 _PLAIN = (str, int, bool, type(None))
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep, or it contains itself"
 
 
 @dataclass(frozen=True)
@@ -95,20 +103,27 @@ def _locator_by_path(path: str) -> Locator:
     raise RecordNotFound(f"no locator is registered for record class {path!r}")
 
 
-def encode(value: Any, where: str) -> Any:
-    """Turn one argument into its JSON form; `where` names it in errors (`args[0]['items'][2]`)."""
+def encode(value: Any, where: str, depth: int = 0) -> Any:
+    """Turn one argument into its JSON form; `where` names it in errors (`args[0]['items'][2]`).
+
+    `depth` is how many lists, dicts and tuples enclose `value` (at most MAX_DEPTH).
+    """
     if type(value) in _PLAIN:
         return value
     if isinstance(value, enum.Enum):
-        return {TAG: "enum", "class": class_path(type(value)), "value": encode(value.value, f"{where}.value")}
+        return {TAG: "enum", "class": class_path(type(value)), "value": encode(value.value, f"{where}.value", depth)}
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SerializationError(f"cannot serialise argument {where}: {value!r} is not a finite number")
         return value
+    if isinstance(value, list | dict | tuple):
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise ArgumentTooDeep(f"cannot serialise argument {where}: {_TOO_DEEP}")
     if isinstance(value, list):
-        return [encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [encode(v, f"{where}[{i}]", depth) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
@@ -118,10 +133,10 @@ def encode(value: Any, where: str) -> Any:
                 )
             if k == TAG:
                 raise SerializationError(f"cannot serialise argument {where}: the key {TAG!r} is reserved")
-            out[k] = encode(v, f"{where}[{k!r}]")
+            out[k] = encode(v, f"{where}[{k!r}]", depth)
         return out
     if isinstance(value, tuple):
-        return {TAG: "tuple", "value": [encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        return {TAG: "tuple", "value": [encode(v, f"{where}[{i}]", depth) for i, v in enumerate(value)]}
     if isinstance(value, dt.datetime):
         return {TAG: "datetime", "value": value.isoformat()}
     if isinstance(value, dt.date):
@@ -136,12 +151,20 @@ def encode(value: Any, where: str) -> Any:
         return {TAG: "uuid", "value": str(value)}
     loc = locator_for(type(value))
     if loc is not None:
-        return {TAG: "record", "class": class_path(loc.cls), "id": encode(loc.dump(value), f"{where}.id")}
+        return {TAG: "record", "class": class_path(loc.cls), "id": encode(loc.dump(value), f"{where}.id", depth)}
     raise SerializationError(
         f"cannot serialise argument {where}: {type(value).__module__}.{type(value).__qualname__} is not a "
         "supported type (JSON types, datetime, date, time, timedelta, Decimal, UUID, Enum, tuple, "
         "or a record with a registered locator)"
     )
+
+
+def _encode_argument(value: Any, where: str) -> Any:
+    """`encode` one perform argument; an error for nesting names the argument itself, not the 101st level."""
+    try:
+        return encode(value, where)
+    except (ArgumentTooDeep, RecursionError):  # RecursionError: called with most of the stack already used
+        raise ArgumentTooDeep(f"cannot serialise argument {where}: {_TOO_DEEP}") from None
 
 
 _NO_ARGUMENTS = '{"args":[],"kwargs":{}}'
@@ -154,27 +177,126 @@ def dump_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     if not args and not kwargs:
         return _NO_ARGUMENTS
     if not kwargs and all(type(v) in _PLAIN for v in args):  # the common case: ids and strings
-        return '{"args":' + _ENCODER.encode(list(args)) + ',"kwargs":{}}'
-    data = {
-        "args": [encode(v, f"args[{i}]") for i, v in enumerate(args)],
-        "kwargs": {k: encode(v, f"kwargs[{k!r}]") for k, v in kwargs.items()},
-    }
-    return _ENCODER.encode(data)
+        text = '{"args":' + _ENCODER.encode(list(args)) + ',"kwargs":{}}'
+    else:
+        data = {
+            "args": [_encode_argument(v, f"args[{i}]") for i, v in enumerate(args)],
+            "kwargs": {k: _encode_argument(v, f"kwargs[{k!r}]") for k, v in kwargs.items()},
+        }
+        text = _ENCODER.encode(data)
+    if not text.isascii() and _has_surrogate(text):
+        raise _surrogate_error(args, kwargs)
+    return text
+
+
+def _has_surrogate(text: str) -> bool:
+    """True when `text` holds a lone surrogate (`"\\ud800"`), which UTF-8, and so both databases, cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _surrogate_error(args: Sequence[Any], kwargs: Mapping[str, Any]) -> SerializationError:
+    """The error for the first argument holding a lone surrogate, naming where inside it."""
+    for k in kwargs:
+        if _has_surrogate(k):
+            return SerializationError(f"cannot serialise argument kwargs[{k!r}]: its name contains a lone surrogate, "
+                                      "which UTF-8 cannot store")
+    named = [(f"args[{i}]", v) for i, v in enumerate(args)] + [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
+    for where, value in named:
+        found = _find_surrogate(value, where)
+        if found is not None:
+            return SerializationError(f"cannot serialise argument {found[0]}: {found[1]} contains a lone surrogate, "
+                                      "which UTF-8 cannot store")
+        if _has_surrogate(_ENCODER.encode(encode(value, where))):  # inside an Enum's value, a record's id, …
+            return SerializationError(f"cannot serialise argument {where}: it contains a lone surrogate, "
+                                      "which UTF-8 cannot store")
+    return SerializationError("cannot serialise the arguments: they contain a lone surrogate, "
+                              "which UTF-8 cannot store")
+
+
+def _find_surrogate(value: Any, where: str) -> tuple[str, str] | None:
+    """(where, what) of the first text or dict key in `value` holding a lone surrogate; None if none does."""
+    if isinstance(value, str):
+        return (where, f"the text {_short(value)}") if _has_surrogate(value) else None
+    if isinstance(value, list | tuple):
+        items: Iterable[tuple[str, Any]] = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        for k in value:
+            if isinstance(k, str) and _has_surrogate(k):
+                return where, f"the dict key {_short(k)}"
+        items = ((f"{where}[{k!r}]", v) for k, v in value.items())
+    else:
+        return None
+    for inner, v in items:
+        found = _find_surrogate(v, inner)
+        if found is not None:
+            return found
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_DECODE_TOO_DEEP = "stored arguments: nested too deep to read"
+# What each tag's stored form must be, for errors about data that is not it.
+_TAGGED_FORMS = {
+    "tuple": "a list",
+    "datetime": "an ISO 8601 text",
+    "date": "an ISO 8601 text",
+    "time": "an ISO 8601 text",
+    "timedelta": "[days, seconds, microseconds]",
+    "decimal": "a decimal number as text",
+    "uuid": "a UUID as text",
+    "enum": 'a class path of an Enum in "class" and its value',
+    "record": 'a class path in "class" and an id',
+}
 
 
 def decode(value: Any) -> Any:
-    """Inverse of `encode`; records are re-loaded through their locator."""
+    """Inverse of `encode`; records are re-loaded through their locator.
+
+    Data that is not in the stored form raises SerializationError saying what is wrong.
+    """
+    try:
+        return _decode(value)
+    except RecursionError:
+        raise SerializationError(_DECODE_TOO_DEEP) from None
+
+
+def _decode(value: Any) -> Any:
     if isinstance(value, list):
-        return [decode(v) for v in value]
+        return [_decode(v) for v in value]
     if not isinstance(value, dict):
         return value
     tag = value.get(TAG)
     if tag is None:
-        return {k: decode(v) for k, v in value.items()}
+        return {k: _decode(v) for k, v in value.items()}
+    if not isinstance(tag, str) or tag not in _TAGGED_FORMS:
+        raise SerializationError(f"unknown argument tag {_short(tag)}")
+    try:
+        return _decode_tagged(tag, value)
+    except (SerializationError, RecordNotFound):
+        raise
+    except (TypeError, ValueError, LookupError, ArithmeticError, ImportError, AttributeError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        shown = value if tag in ("enum", "record") else value.get("value")
+        raise SerializationError(
+            f"a stored {tag!r} argument: expected {_TAGGED_FORMS[tag]}, got {_short(shown)} ({reason})"
+        ) from None
+
+
+def _decode_tagged(tag: str, value: dict[str, Any]) -> Any:
     raw: Any = value.get("value")
     match tag:
         case "tuple":
-            return tuple(decode(v) for v in raw)
+            if not isinstance(raw, list):
+                raise TypeError("not a list")
+            return tuple(_decode(v) for v in raw)
         case "datetime":
             return dt.datetime.fromisoformat(raw)
         case "date":
@@ -191,10 +313,8 @@ def decode(value: Any) -> Any:
             cls = import_path(value["class"])
             if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
                 raise SerializationError(f"{value['class']!r} is not an Enum class")
-            return cls(decode(raw))
-        case "record":
-            return load_record(value["class"], decode(value["id"]))
-    raise SerializationError(f"unknown argument tag {tag!r}")
+            return cls(_decode(raw))
+    return load_record(value["class"], _decode(value["id"]))  # "record"
 
 
 def load_record(path: str, record_id: Any) -> Any:
@@ -212,13 +332,37 @@ def load_record(path: str, record_id: Any) -> Any:
 
 
 def load_arguments(text: str | Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-    """Parse stored arguments back into (args, kwargs)."""
+    """Parse stored arguments back into (args, kwargs); data not in the stored form raises SerializationError."""
     if isinstance(text, str):
         if text == _NO_ARGUMENTS:
             return [], {}
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SerializationError(
+                f"stored arguments: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            ) from None
+        except RecursionError:
+            raise SerializationError(_DECODE_TOO_DEEP) from None
+        if not isinstance(data, dict):
+            raise SerializationError(
+                f"stored arguments: expected an object with args and kwargs, got {_json_kind(data)}"
+            )
         if TAG not in text:  # plain JSON all through: nothing to decode
-            return data.get("args", []), data.get("kwargs", {})
+            return _checked(data.get("args", []), data.get("kwargs", {}))
     else:
         data = text
-    return decode(data.get("args", [])), decode(data.get("kwargs", {}))
+    return _checked(decode(data.get("args", [])), decode(data.get("kwargs", {})))
+
+
+def _checked(args: Any, kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
+    if not isinstance(args, list):
+        raise SerializationError(f"stored arguments: expected args to be a list, got {_short(args)}")
+    if not isinstance(kwargs, dict):
+        raise SerializationError(f"stored arguments: expected kwargs to be an object, got {_short(kwargs)}")
+    return args, kwargs
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)

@@ -29,6 +29,12 @@ __all__ = [
 DEFAULT_CONFIG_PATH = "config/queue.yml"
 DEFAULT_ENVIRONMENT = "development"
 
+# The longest duration anything accepts (a wait, a timeout, a retention): longer is surely a typo,
+# and every clock and SQL interval jobctl hands it to still holds it.
+MAX_DURATION_S = 100 * 365.25 * 86400  # 100 years: 3,155,760,000 s
+_DURATION_BOUND = f"of at most 100 years ({MAX_DURATION_S:.0f} seconds)"
+# The runtime's counts meet SQL as int4 (LIMIT ...::integer, the crashes column): none may exceed it.
+INT32_MAX = 2**31 - 1
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)")
 _QUEUES_EXPECTED = 'a queue name, a list of names, "a,b", "*" or a prefix like "staging*"'
@@ -52,15 +58,24 @@ def _show(value: object) -> str:
 
 
 def parse_duration(value: object, *, where: str, positive: bool = False) -> float:
-    """Seconds from a number or a string like `10`, `30s`, `5m`, `1.5h`, `1d`, `1w`; errors name `where`."""
+    """Seconds from a number or a string like `10`, `30s`, `5m`, `1.5h`, `1d`, `1w`; errors name `where`.
+
+    At most MAX_DURATION_S (100 years); nan and infinities are refused.
+    """
     seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = float(value) if abs(value) <= MAX_DURATION_S else math.inf  # 10**400 cannot be a float
+    elif isinstance(value, float):
+        seconds = value
     elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
         seconds = float(match[1]) * _UNITS[match[2]]
-    if seconds is None or not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
-        kind = "a positive duration" if positive else "a duration"
+    kind = "a positive duration" if positive else "a duration"
+    if seconds is None or seconds < 0 or (positive and seconds == 0):
         raise ConfigError(f"{where}: expected {kind} (seconds, or 30s, 5m, 2h, 1d, 1w), got {_show(value)}")
+    if not seconds <= MAX_DURATION_S:  # also nan
+        raise ConfigError(
+            f"{where}: expected {kind} (seconds, or 30s, 5m, 2h, 1d, 1w) {_DURATION_BOUND}, got {_show(value)}"
+        )
     return seconds
 
 
@@ -76,6 +91,8 @@ def parse_queue_selector(queues: object, *, where: str = "queues") -> tuple[str,
         for name in (part.strip() for part in item.split(",")):
             if not name:
                 raise ConfigError(f"{where}: expected non-empty queue names, got {_show(queues)}")
+            if "\0" in name:  # PostgreSQL text cannot hold it
+                raise ConfigError(f"{where}: expected queue names without NUL characters, got {name!r}")
             # Only a trailing `*` means anything (a prefix); elsewhere it is surely a typo.
             if "*" in name[:-1] or any(char.isspace() for char in name):
                 raise ConfigError(f'{where}: expected a queue name or a prefix ending in "*", got {name!r}')
@@ -91,15 +108,16 @@ class WorkerConfig:
     queues: tuple[str, ...] = ("*",)
     """Queue names or `prefix*`, claimed in this order; `*` is every queue."""
     threads: int = 3
-    """Jobs executing at once per process."""
+    """Jobs executing at once per process (1 to 10,000)."""
     processes: int = 2
-    """Processes the supervisor forks for this group."""
+    """Processes the supervisor forks for this group (1 to 1,000)."""
     polling_interval: float = 0.1
     """Seconds between polls on SQLite, and on PostgreSQL while not listening."""
     fallback_polling_interval: float = 5.0
     """Seconds between polls on PostgreSQL while LISTEN is healthy."""
     prefetch: int | None = None
-    """Jobs claimed beyond the idle threads; None is adaptive (about 0.2 s of work per thread, up to 4,000)."""
+    """Jobs claimed beyond the idle threads (at most 1,000,000); None is adaptive (about 0.2 s of work per
+    thread, up to 4,000)."""
     max_memory_mb: int | None = None
     """Recycle a process gracefully once its memory exceeds this; None never."""
     max_jobs_per_process: int | None = None
@@ -113,7 +131,7 @@ class DispatcherConfig:
     polling_interval: float = 1.0
     """Seconds between passes."""
     batch_size: int = 500
-    """Jobs moved per statement."""
+    """Jobs moved per statement (at most 2,147,483,647: SQL's int4)."""
     concurrency_maintenance: bool = True
     """Whether this dispatcher also releases expired concurrency semaphores (as Solid Queue's)."""
     concurrency_maintenance_interval: float = 600.0
@@ -175,18 +193,20 @@ class _At:
 _Convert = Callable[[object, _At], Any]
 
 
-def _integer(minimum: int, *, nullable: bool = False) -> _Convert:
-    """An integer of at least `minimum` (booleans are not integers); null too when `nullable`."""
-    expected = ("a positive integer" if minimum > 0 else "a non-negative integer") + (
-        " or null" if nullable else ""
-    )
+def _integer(minimum: int, maximum: int, *, nullable: bool = False) -> _Convert:
+    """An integer from `minimum` to `maximum` (booleans are not integers); null too when `nullable`."""
+    or_null = " or null" if nullable else ""
+    expected = ("a positive integer" if minimum > 0 else "a non-negative integer") + or_null
+    in_range = f"an integer from {minimum} to {maximum}{or_null}"
 
     def convert(value: object, at: _At) -> int | None:
         if value is None and nullable:
             return None
-        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
-            return value
-        raise at.error(expected, value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise at.error(expected, value)
+        if value > maximum:
+            raise at.error(in_range, value)
+        return value
 
     return convert
 
@@ -206,6 +226,8 @@ def _queues(value: object, at: _At) -> tuple[str, ...]:
 
 
 def _database(value: object, at: _At) -> str | None:
+    if isinstance(value, str) and "\0" in value:  # the URL may hold a password: never shown
+        raise ConfigError(f"{at}: expected a database URL without NUL characters, got a text with a NUL character")
     if value is None or (isinstance(value, str) and value.strip()):
         return value
     raise at.error("a database URL", value)
@@ -246,19 +268,24 @@ def _groups(make: Callable[..., Any], what: str, converters: Mapping[str, _Conve
     return convert
 
 
+# Upper bounds: what one host can run (threads are OS threads, each process a fork), what a
+# worker can hold in memory (prefetched jobs), and elsewhere what SQL's int4 holds.
+_THREADS_MAX = 10_000
+_PROCESSES_MAX = 1_000
+_PREFETCH_MAX = 1_000_000
 _WORKER_KEYS: dict[str, _Convert] = {
     "queues": _queues,
-    "threads": _integer(1),
-    "processes": _integer(1),
+    "threads": _integer(1, _THREADS_MAX),
+    "processes": _integer(1, _PROCESSES_MAX),
     "polling_interval": _duration(positive=True),
     "fallback_polling_interval": _duration(positive=True),
-    "prefetch": _integer(0, nullable=True),
-    "max_memory_mb": _integer(1, nullable=True),
-    "max_jobs_per_process": _integer(1, nullable=True),
+    "prefetch": _integer(0, _PREFETCH_MAX, nullable=True),
+    "max_memory_mb": _integer(1, INT32_MAX, nullable=True),
+    "max_jobs_per_process": _integer(1, INT32_MAX, nullable=True),
 }
 _DISPATCHER_KEYS: dict[str, _Convert] = {
     "polling_interval": _duration(positive=True),
-    "batch_size": _integer(1),
+    "batch_size": _integer(1, INT32_MAX),
     "concurrency_maintenance": _flag,
     "concurrency_maintenance_interval": _duration(positive=True),
 }
@@ -270,7 +297,7 @@ _SECTION_KEYS: dict[str, _Convert] = {
     "process_alive_threshold": _duration(positive=True),
     "preserve_finished_jobs": _flag,
     "clear_finished_jobs_after": _duration(positive=False),
-    "max_crashes": _integer(0),
+    "max_crashes": _integer(0, INT32_MAX),
     "database": _database,
     "imports": _imports,
 }
@@ -288,9 +315,64 @@ _KINDS: dict[str, tuple[str, Callable[[dict[Any, Any]], bool]]] = {
 }
 
 
+# Bounds on a config file as YAML builds it: aliases count each time they are used, so a
+# "billion laughs" file stops here instead of expanding into gigabytes, and nesting stops long
+# before Python's recursion limit (PyYAML composes recursively).
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 100
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts values (aliases expanded) and nesting (through aliases too) while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._values = 0
+        self._open: list[int] = []  # per collection being composed: the height of its tallest child so far
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height) once composed
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        mark: yaml.Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # untyped in the stubs
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            # A node still being composed is an alias inside itself: counted once, left to the
+            # consumer (arguments refuse a value that contains itself).
+            values, height = self._sizes.get(id(node), (1, 1))
+            self._values += values
+        else:
+            if len(self._open) >= MAX_YAML_DEPTH:
+                raise self._bound(f"nested more than {MAX_YAML_DEPTH} levels deep", mark)
+            before = self._values
+            self._open.append(0)
+            node = super().compose_node(parent, index)
+            height = self._open.pop() + 1
+            self._values += 1
+            self._sizes[id(node)] = (self._values - before, height)
+        if self._values > MAX_YAML_VALUES:
+            raise self._bound(
+                f"more than {MAX_YAML_VALUES} values once aliases are expanded (the bound for a config file)", mark
+            )
+        if len(self._open) + height > MAX_YAML_DEPTH:
+            raise self._bound(f"nested more than {MAX_YAML_DEPTH} levels deep", mark)
+        if self._open:
+            self._open[-1] = max(self._open[-1], height)
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except ValueError as exc:  # a scalar PyYAML resolves but cannot build: 2026-13-45, a 5,000-digit int
+            raise yaml.constructor.ConstructorError(None, None, str(exc), node.start_mark) from None
+
+    @staticmethod
+    def _bound(problem: str, mark: yaml.Mark) -> yaml.YAMLError:
+        return yaml.composer.ComposerError(None, None, problem, mark)
+
+
 def _parse_yaml(text: str, label: str) -> object:
+    loader = _BoundedLoader(text)
     try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -300,6 +382,8 @@ def _parse_yaml(text: str, label: str) -> object:
         raise ConfigError(f"{label}: {where}{' '.join(problem.split())}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label}: {' '.join(str(exc).split())}") from None
+    finally:
+        loader.dispose()
 
 
 def load_yaml_sections(path: str | os.PathLike[str], env: str, *, kind: str) -> tuple[dict[str, Any], str]:

@@ -55,3 +55,13 @@ class RecordNotFound(JobctlError):
 
 class JobClassError(JobctlError):
     """A class path does not name an importable subclass of `jobctl.Job`."""
+
+
+class ArgumentTooDeep(SerializationError):
+    """An argument nests lists, dicts or tuples deeper than `jobctl.arguments.MAX_DEPTH`, or contains itself."""
+
+
+class OptionError(JobctlError, ValueError):
+    """A per-call option (`Job.set`) or a job class's queue or priority has a value the store cannot hold."""
+
+    exit_code = 2

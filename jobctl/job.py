@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from jobctl import arguments, database
 from jobctl.current import current
-from jobctl.errors import JobClassError, JobNotFound
+from jobctl.errors import JobClassError, JobNotFound, OptionError
 from jobctl.records import STATES, JobInfo, Limit, NewJob, ReadyJobs
 
 Wait = float | int | str | Callable[[int], float]
@@ -182,12 +182,55 @@ class ConfiguredJob:
         return job
 
 
+# What the store can hold, checked where a value enters (the same on both backends): priorities
+# are int4, PostgreSQL text cannot hold NUL, and a wait is within 100 years either way (as
+# config.MAX_DURATION_S; not imported from there, which would load YAML with `import jobctl`).
+_PRIORITY_RANGE = (-(2**31), 2**31 - 1)
+_MAX_WAIT_S = 100 * 365.25 * 86400
+
+
 def _seconds(value: Any, name: str) -> float:
     if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    raise TypeError(f"{name}= expects a timedelta or a number of seconds, got {value!r}")
+        seconds = value.total_seconds()
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # 10**400
+            seconds = float("inf")
+    else:
+        raise TypeError(f"{name}= expects a timedelta or a number of seconds, got {value!r}")
+    if not abs(seconds) <= _MAX_WAIT_S:  # also nan
+        raise _refused(f"{name}= expects a finite number of seconds within 100 years "
+                         f"({_MAX_WAIT_S:.0f} seconds either way), got {_short(value)}")
+    return seconds
+
+
+def _refused(message: str) -> Exception:
+    """An OptionError: a ValueError for the library, one line and exit 2 for the CLI."""
+    return OptionError(message)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _checked_text(value: Any, name: str) -> str:
+    """A queue name or key as stored: a non-empty string without NUL; `name` says whose, in errors."""
+    if not isinstance(value, str) or not value:
+        raise _refused(f"{name} expects a non-empty string, got {_short(value)}")
+    if "\0" in value:
+        raise _refused(f"{name} cannot hold a NUL character (the database cannot store it), got {_short(value)}")
+    return value
+
+
+def _checked_priority(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} expects an integer, got {_short(value)}")
+    low, high = _PRIORITY_RANGE
+    if not low <= value <= high:
+        raise _refused(f"{name} expects an integer from {low} to {high} (stored in 32 bits), got {value}")
+    return value
 
 
 class Job:
@@ -246,13 +289,9 @@ class Job:
         """Per-call options: `Job.set(queue="low", wait=60).perform_later(...)`."""
         options: dict[str, Any] = {}
         if queue is not None:
-            if not isinstance(queue, str) or not queue:
-                raise ValueError(f"queue= expects a non-empty string, got {queue!r}")
-            options["queue"] = queue
+            options["queue"] = _checked_text(queue, "queue=")
         if priority is not None:
-            if not isinstance(priority, int) or isinstance(priority, bool):
-                raise TypeError(f"priority= expects an integer, got {priority!r}")
-            options["priority"] = priority
+            options["priority"] = _checked_priority(priority, "priority=")
         if wait is not None:
             options["delay"] = _seconds(wait, "wait")
         if wait_until is not None:
@@ -260,9 +299,7 @@ class Job:
                 raise TypeError(f"wait_until= expects an aware datetime, got {wait_until!r}")
             options["run_at"] = wait_until
         if key is not None:
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"key= expects a non-empty string, got {key!r}")
-            options["key"] = key
+            options["key"] = _checked_text(key, "key=")
         return ConfiguredJob(cls, options)
 
     @classmethod
@@ -283,10 +320,12 @@ class Job:
         """The row to insert: arguments serialised now, so errors surface at enqueue time."""
         cls = type(self)
         opts = self._options
-        queue = opts.get("queue", cls.queue)
-        priority = opts.get("priority", cls.priority)
+        path = job_class_path(cls)
+        # set() checked its options; a class's own queue and priority are checked here.
+        queue = opts["queue"] if "queue" in opts else _checked_text(cls.queue, f"{path}.queue")
+        priority = opts["priority"] if "priority" in opts else _checked_priority(cls.priority, f"{path}.priority")
         return NewJob(
-            class_path=job_class_path(cls),
+            class_path=path,
             queue=queue,
             priority=priority,
             arguments=arguments.dump_arguments(self._args, self._kwargs),
@@ -355,8 +394,13 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
             if not isinstance(job, Job):
                 raise TypeError(f"perform_all_later expects Job instances, got {job!r}")
             direct = cls.limits_concurrency is None and cls.to_new_job is Job.to_new_job
-            kind = class_kind[cls] = _kind_of(ready, kind_index, cls.queue, job_class_path(cls), cls.priority) \
-                if direct else None
+            if direct:  # the checks to_new_job makes of the class's own queue and priority, once per class
+                path = job_class_path(cls)
+                kind = _kind_of(ready, kind_index, _checked_text(cls.queue, f"{path}.queue"), path,
+                                _checked_priority(cls.priority, f"{path}.priority"))
+            else:
+                kind = None
+            class_kind[cls] = kind
         if kind is None or job._options:
             row = job.to_new_job()
             if row.plain:

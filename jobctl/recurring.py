@@ -18,8 +18,8 @@ from typing import Any
 
 from jobctl.arguments import dump_arguments, import_path
 from jobctl.config import _At, load_yaml_sections, locate
-from jobctl.errors import ConfigError, JobClassError, SerializationError
-from jobctl.job import Job, load_job_class
+from jobctl.errors import ArgumentTooDeep, ConfigError, JobClassError, SerializationError
+from jobctl.job import Job, _checked_priority, _checked_text, load_job_class
 from jobctl.records import RecurringRow
 from jobctl.schedule import Schedule, parse_schedule
 
@@ -117,6 +117,8 @@ def load_recurring(
 def _read_task(key: object, raw: object, section: _At) -> RecurringTask:
     if not isinstance(key, str) or not key.strip():
         raise section.key(key).error("a task name (a non-empty string)", key)
+    if "\0" in key:  # runs store the key; PostgreSQL text cannot hold NUL
+        raise section.key(key.replace("\0", "\\x00")).error("a task name without NUL characters", key)
     at = section.key(key)
     if not isinstance(raw, dict):
         raise at.error("a mapping of task settings (schedule, and class or command)", raw)
@@ -207,17 +209,20 @@ def _check_storable(dump: Callable[[], str], at: _At) -> None:
     """Arguments are stored as JSON with each run: refuse at load what could not be."""
     try:
         dump()
-    except SerializationError as exc:
-        raise ConfigError(f"{at}: {exc}") from None
-    except (RecursionError, ValueError):  # a YAML alias that contains itself
+    except ArgumentTooDeep:
+        # The YAML loader bounds nesting below MAX_DEPTH, so only an alias inside itself gets here.
         raise ConfigError(
             f"{at}: expected arguments that can be stored as JSON, got a value that contains itself"
         ) from None
+    except SerializationError as exc:
+        raise ConfigError(f"{at}: {exc}") from None
 
 
 def _queue(value: object, at: _At) -> str | None:
     if value is None:
         return None
+    if isinstance(value, str) and "\0" in value:
+        raise at.error("a queue name without NUL characters", value)
     if isinstance(value, str) and value and not any(c.isspace() or c in ",*" for c in value):
         return value
     raise at.error("a queue name (no spaces, commas or *) or null", value)
@@ -231,6 +236,8 @@ def _priority(value: object, at: _At) -> int | None:
 
 
 def _description(value: object, at: _At) -> str | None:
+    if isinstance(value, str) and "\0" in value:
+        raise at.error("a text without NUL characters", value)
     if value is None or isinstance(value, str):
         return value
     raise at.error("a text or null", value)
@@ -285,6 +292,14 @@ def _resolve_class(task: RecurringTask, path: str) -> type[Job]:
     except JobClassError:
         kind = "a class not derived from jobctl.Job" if isinstance(obj, type) else f"of type {type(obj).__name__}"
         raise ConfigError(f"{_at(task, 'class')}: expected a jobctl.Job subclass, got {path!r} ({kind})") from None
+    # row_for stores the class's own queue and priority unless the task names its own.
+    try:
+        if task.queue is None:
+            _checked_text(job_class.queue, f"{path}.queue")
+        if task.priority is None:
+            _checked_priority(job_class.priority, f"{path}.priority")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{_at(task, 'class')}: {exc}") from None
     perform = job_class.perform
     # A plain `def perform(self, ...)` is unbound here: something stands in for self.
     needs_self = inspect.isfunction(inspect.getattr_static(job_class, "perform", None))

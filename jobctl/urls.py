@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus
 
 from jobctl.errors import DatabaseError
 
@@ -33,21 +33,63 @@ class DatabaseURL:
         return f"DatabaseURL({self.redacted!r})"
 
 
+# Keys whose values are secrets, in a URL's query or a libpq keyword/value string (any case).
+_SECRET_KEYS = ("password", "sslpassword")
+# `password=value` or `password = 'quoted \\' value'` in a libpq keyword/value string.
+_KEYWORD_SECRET = re.compile(r"(?i)\b(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s'][^\s]*|(?=\s|$))")
+# `user:secret@` anywhere in text that is not a well-formed URL (`postgresql:/u:p@h`).
+_LOOSE_USERINFO = re.compile(r"[^\s:/@]*:([^\s@]*)@")
+_EMBEDDED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+
+
+def _secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where the passwords of `text` (a URL, or a libpq keyword/value string) are, malformed or not.
+
+    Parsed by hand rather than by urlsplit, which refuses a malformed URL (`[bad`, a bad port)
+    that the driver may still echo.
+    """
+    _scheme, sep, rest = text.partition("://")
+    if not sep:
+        keywords = [m.span(1) for m in _KEYWORD_SECRET.finditer(text)]
+        return keywords + [m.span(1) for m in _LOOSE_USERINFO.finditer(text) if not _inside(m.span(1), keywords)]
+    start = len(text) - len(rest)
+    end = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0] or [len(rest)])
+    spans: list[tuple[int, int]] = []
+    # No userinfo when the authority is empty (sqlite:////path/a:b@c.db); the last @ ends it, as in
+    # urlsplit, so a password holding an unencoded @ or / is hidden whole.
+    userinfo, at, _host = rest[:end].rpartition("@")
+    if at and not rest.startswith("/") and ":" in userinfo:
+        spans.append((start + userinfo.index(":") + 1, start + len(userinfo)))
+    if end < len(rest) and rest[end] == "?":
+        offset = start + end + 1
+        query = rest[end + 1 :].split("#", 1)[0]
+        for part in query.split("&"):
+            key, eq, _value = part.partition("=")
+            if eq and unquote(key).strip().lower() in _SECRET_KEYS:
+                spans.append((offset + len(key) + 1, offset + len(part)))
+            offset += len(part) + 1
+    return spans
+
+
+def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(lo <= span[0] and span[1] <= hi for lo, hi in spans)
+
+
 def redact(url: str) -> str:
-    """Hide the password of a URL; leaves a string that is not a URL as it is, minus anything after `:` in userinfo."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    """Hide every password of a URL or libpq keyword/value string: userinfo, `password=` query
+    parameters (any case), `password=` keywords, in malformed URLs too."""
+    out, last = [], 0
+    for lo, hi in sorted(_secret_spans(url)):
+        if lo >= last:
+            out += [url[last:lo], "***"]
+        last = max(last, hi)  # overlapping spans: hidden as one
+    return "".join(out) + url[last:]
 
 
 def parse(url: str) -> DatabaseURL:
     """Parse a URL by SQLAlchemy's rules; an unusable URL raises DatabaseError (exit 69)."""
+    if "\0" in url:
+        raise DatabaseError(f"database URL {redact(url)!r} contains a NUL character")
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise DatabaseError(f"database URL {redact(url)!r} is not a URL (expected postgresql://… or sqlite:///…)")
@@ -67,11 +109,22 @@ def parse(url: str) -> DatabaseURL:
     )
 
 
+def _secrets(url: str) -> set[str]:
+    """Every spelling of the passwords in `url` a driver might echo: as written, percent-decoded, unquoted."""
+    found = set()
+    for lo, hi in _secret_spans(url):
+        raw = url[lo:hi]
+        found |= {raw, unquote(raw), unquote_plus(raw)}
+        if len(raw) >= 2 and raw[0] == raw[-1] == "'":  # a quoted keyword value
+            found |= {raw[1:-1], re.sub(r"\\(.)", r"\1", raw[1:-1])}
+    return {secret for secret in found if secret}
+
+
 def scrub(message: str, url: DatabaseURL) -> str:
-    """Remove the URL's password from a driver's message, in case the driver echoed it."""
-    try:
-        password = urlsplit(url.raw).password
-    except ValueError:
-        password = None
+    """The first line of a driver's message, without the URL's password in any form it may echo."""
     first = message.strip().splitlines()[0] if message.strip() else message
-    return first.replace(password, "***") if password else first
+    for secret in sorted(_secrets(url.raw), key=len, reverse=True):
+        first = first.replace(secret, "***")
+    # A URL or keyword string quoted back in the message (as the driver re-spelled it, maybe).
+    first = _EMBEDDED_URL.sub(lambda m: redact(m.group()), first)
+    return _KEYWORD_SECRET.sub(lambda m: m.group()[: m.start(1) - m.start()] + "***", first)

@@ -129,3 +129,109 @@ def test_a_row_naming_a_non_job_class_never_runs() -> None:
         build_job("os.system", {"args": ["true"], "kwargs": {}})
     with pytest.raises(jobctl.JobClassError, match="cannot be imported"):
         build_job("nope.nothing:Job", {"args": [], "kwargs": {}})
+
+
+# -- hostile arguments and stored data (issue 19) ---------------------------------------------
+
+TOO_DEEP = "nested more than 100 levels deep, or it contains itself"
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _self_list() -> Any:
+    loop: list[Any] = []
+    loop.append(loop)
+    return loop
+
+
+def _self_dict() -> Any:
+    loop: dict[str, Any] = {}
+    loop["me"] = [loop]
+    return loop
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "name"),
+    [
+        ([_self_list()], {}, "args[0]"),
+        ([1, (2, _self_dict())], {}, "args[1]"),
+        ([], {"tree": _nested(10_000)}, "kwargs['tree']"),
+        ([_nested(101)], {}, "args[0]"),
+    ],
+)
+def test_too_deep_or_self_referencing_arguments_are_serialization_errors(
+    args: list[Any], kwargs: dict[str, Any], name: str
+) -> None:
+    with pytest.raises(jobctl.SerializationError) as caught:
+        arguments.dump_arguments(args, kwargs)
+    assert str(caught.value) == f"cannot serialise argument {name}: {TOO_DEEP}"
+
+
+def test_arguments_100_levels_deep_still_travel() -> None:
+    text = arguments.dump_arguments([_nested(100)], {"t": (((1,),),)})
+    assert arguments.load_arguments(text) == ([_nested(100)], {"t": (((1,),),)})
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "name"),
+    [
+        (["\ud800"], {}, "args[0]"),
+        ([1, ["ok", {"k": "x\udfff"}]], {}, "args[1][1]['k']"),
+        ([], {"pair": ("a", "\udc80")}, "kwargs['pair'][1]"),
+        ([{"\ud800": 1}], {}, "args[0]"),
+        ([], {"\ud800": 1}, "kwargs['\\ud800']"),
+    ],
+)
+def test_a_lone_surrogate_is_a_serialization_error(args: list[Any], kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(jobctl.SerializationError) as caught:
+        arguments.dump_arguments(args, kwargs)
+    assert str(caught.value).startswith(f"cannot serialise argument {name}: ")
+    assert str(caught.value).endswith("contains a lone surrogate, which UTF-8 cannot store")
+
+
+def test_valid_non_ascii_text_is_stored_as_before() -> None:
+    assert arguments.dump_arguments(["ünï 😀"], {}) == '{"args":["ünï 😀"],"kwargs":{}}'
+    assert arguments.dump_arguments([("é",)], {}) == '{"args":[{"__jobctl__":"tuple","value":["é"]}],"kwargs":{}}'
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        ('{"args": [{"__jobctl__": "tuple", "value": 5}]}', "a stored 'tuple' argument: expected a list, got 5"),
+        ('{"args": [{"__jobctl__": "datetime", "value": 5}]}', "a stored 'datetime' argument: expected an ISO"),
+        ('{"args": [{"__jobctl__": "datetime", "value": "noon"}]}', "a stored 'datetime' argument: expected an ISO"),
+        ('{"args": [{"__jobctl__": "timedelta", "value": []}]}', "a stored 'timedelta' argument: expected [days"),
+        ('{"args": [{"__jobctl__": "timedelta", "value": [1e300, 0, 0]}]}', "a stored 'timedelta' argument"),
+        ('{"args": [{"__jobctl__": "decimal", "value": "abc"}]}', "a stored 'decimal' argument: expected a decimal"),
+        ('{"args": [{"__jobctl__": "uuid", "value": "x"}]}', "a stored 'uuid' argument: expected a UUID"),
+        ('{"args": [{"__jobctl__": "enum", "value": 1}]}', "a stored 'enum' argument: expected a class"),
+        ('{"args": [{"__jobctl__": "enum", "class": "nope.nothing:E", "value": 1}]}', "a stored 'enum' argument: "),
+        ('{"args": [{"__jobctl__": "enum", "class": "tests.jobs_for_tests:Color", "value": "green"}]}',
+         "a stored 'enum' argument: "),
+        ('{"args": [{"__jobctl__": "record", "id": 1}]}', "a stored 'record' argument: expected a class"),
+        ('{"args": [{"__jobctl__": ["x"]}]}', "unknown argument tag ['x']"),
+        ("[1, 2]", "stored arguments: expected an object with args and kwargs, got a list"),
+        ('{"args": 5, "kwargs": {}}', "stored arguments: expected args to be a list, got 5"),
+        ('{"args": [], "kwargs": [1]}', "stored arguments: expected kwargs to be an object, got [1]"),
+        ("{not json", "stored arguments: not JSON (Expecting property name enclosed in double quotes"),
+        ('{"args": ' + "[" * 100_000 + "]" * 100_000 + "}", "stored arguments: nested too deep to read"),
+        ('{"args": [' + '{"__jobctl__": "tuple", "value": [' * 2000 + "]}" * 2000 + "]}",
+         "stored arguments: nested too deep to read"),
+    ],
+)
+def test_hostile_stored_arguments_are_one_clear_error(stored: str, message: str) -> None:
+    with pytest.raises(jobctl.SerializationError) as caught:
+        arguments.load_arguments(stored)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_decode_of_hostile_json_is_a_serialization_error() -> None:
+    with pytest.raises(jobctl.SerializationError, match=r"^a stored 'uuid' argument: expected a UUID"):
+        arguments.decode([{"__jobctl__": "uuid", "value": 7}])
+    with pytest.raises(jobctl.SerializationError, match=r"^stored arguments: nested too deep to read"):
+        arguments.decode(_nested(100_000))

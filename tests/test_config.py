@@ -635,3 +635,161 @@ def test_load_yaml_sections_recurring_flat_and_sectioned() -> None:
 def test_load_yaml_sections_missing_file() -> None:
     with pytest.raises(ConfigError, match=r"^config/recurring\.yml: no such file$"):
         load_yaml_sections("config/recurring.yml", "production", kind="recurring")
+
+
+# --- hostile files and values the runtime cannot run (issue 19) ------------------------------
+
+BILLION_LAUGHS = """\
+production:
+  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+  i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_alias_expansion_is_bounded() -> None:
+    assert load_error(BILLION_LAUGHS) == (
+        "config/queue.yml: line 6: more than 100000 values once aliases are expanded (the bound for a config file)"
+    )
+
+
+def test_a_long_list_of_aliases_is_bounded_too() -> None:
+    text = "production:\n  x: &x [1, 2, 3, 4, 5, 6, 7, 8, 9]\n  y: [" + ", ".join(["*x"] * 20_000) + "]\n"
+    assert load_error(text) == (
+        "config/queue.yml: line 3: more than 100000 values once aliases are expanded (the bound for a config file)"
+    )
+
+
+def test_nesting_depth_is_bounded() -> None:
+    assert load_error("production:\n  workers: " + "[" * 3000 + "]" * 3000 + "\n") == (
+        "config/queue.yml: line 2: nested more than 100 levels deep"
+    )
+    assert load_error("a:\n" + "".join(f"{'  ' * i}k{i}:\n" for i in range(1, 150))).startswith(
+        "config/queue.yml: line 100: nested more than 100 levels deep"
+    )
+
+
+def test_depth_counts_through_aliases() -> None:
+    deep = "[" * 40 + "]" * 40
+    text = f"production:\n  a: &a {deep}\n  b: &b {'[' * 40}*a{']' * 40}\n  c: {'[' * 40}*b{']' * 40}\n"
+    assert load_error(text) == "config/queue.yml: line 4: nested more than 100 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("production:\n  max_crashes: " + "9" * 5000 + "\n", "config/queue.yml: line 2: "),
+        ("production:\n  imports: 2026-13-45\n", "config/queue.yml: line 2: "),
+    ],
+)
+def test_values_yaml_itself_cannot_build_are_one_line(text: str, message: str) -> None:
+    assert load_error(text).startswith(message)
+
+
+def test_anchors_within_the_bounds_still_load() -> None:
+    write("production:\n  workers:\n    - &w {queues: default, threads: 2}\n" + "    - *w\n" * 50)
+    assert load_queue_config(env="production").workers == (
+        WorkerConfig(queues=("default",), threads=2),
+    ) * 51
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            WORKERS + "      prefetch: 2147483648\n",
+            "config/queue.yml: production.workers[0].prefetch: "
+            "expected an integer from 0 to 1000000 or null, got 2147483648",
+        ),
+        (
+            WORKERS + "      prefetch: 99999999999999999999\n",
+            "config/queue.yml: production.workers[0].prefetch: "
+            "expected an integer from 0 to 1000000 or null, got 99999999999999999999",
+        ),
+        (
+            WORKERS + "      threads: 10001\n",
+            "config/queue.yml: production.workers[0].threads: expected an integer from 1 to 10000, got 10001",
+        ),
+        (
+            WORKERS + "      processes: 1001\n",
+            "config/queue.yml: production.workers[0].processes: expected an integer from 1 to 1000, got 1001",
+        ),
+        (
+            WORKERS + "      max_memory_mb: 2147483648\n",
+            "config/queue.yml: production.workers[0].max_memory_mb: "
+            "expected an integer from 1 to 2147483647 or null, got 2147483648",
+        ),
+        (
+            WORKERS + "      max_jobs_per_process: 9223372036854775808\n",
+            "config/queue.yml: production.workers[0].max_jobs_per_process: "
+            "expected an integer from 1 to 2147483647 or null, got 9223372036854775808",
+        ),
+        (
+            "production:\n  dispatchers:\n    - batch_size: 99999999999\n",
+            "config/queue.yml: production.dispatchers[0].batch_size: "
+            "expected an integer from 1 to 2147483647, got 99999999999",
+        ),
+        (
+            "production:\n  max_crashes: 2147483648\n",
+            "config/queue.yml: production.max_crashes: expected an integer from 0 to 2147483647, got 2147483648",
+        ),
+        (
+            "production:\n  shutdown_timeout: 99999999999w\n",
+            "config/queue.yml: production.shutdown_timeout: expected a duration (seconds, or 30s, 5m, 2h, 1d, 1w) "
+            "of at most 100 years (3155760000 seconds), got '99999999999w'",
+        ),
+        (
+            WORKERS + "      polling_interval: .inf\n",
+            "config/queue.yml: production.workers[0].polling_interval: expected a positive duration "
+            "(seconds, or 30s, 5m, 2h, 1d, 1w) of at most 100 years (3155760000 seconds), got inf",
+        ),
+        (
+            WORKERS + '      queues: "low\\0"\n',
+            "config/queue.yml: production.workers[0].queues: expected queue names without NUL characters, "
+            "got 'low\\x00'",
+        ),
+        (
+            "production:\n  database: \"postgresql://db/app\\0\"\n",
+            "config/queue.yml: production.database: expected a database URL without NUL characters, "
+            "got a text with a NUL character",
+        ),
+    ],
+)
+def test_values_the_runtime_cannot_run_are_refused_with_the_bound(text: str, message: str) -> None:
+    assert load_error(text) == message
+
+
+def test_the_largest_values_allowed_load() -> None:
+    write(
+        WORKERS + "      threads: 10000\n      processes: 1000\n      prefetch: 1000000\n"
+        "      max_memory_mb: 2147483647\n      max_jobs_per_process: 2147483647\n"
+        "  dispatchers:\n    - batch_size: 2147483647\n  max_crashes: 2147483647\n"
+        "  shutdown_timeout: 5217w\n"
+    )
+    config = load_queue_config(env="production")
+    assert config.workers[0].prefetch == 1_000_000 and config.dispatchers[0].batch_size == 2**31 - 1
+    assert config.shutdown_timeout == 5217 * 604800
+
+
+@pytest.mark.parametrize(
+    "value", ["99999999999w", 10**400, 1e300, "9" * 400, float("nan"), float("inf"), 3155760001]
+)
+def test_parse_duration_refuses_what_no_clock_can_wait(value: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_duration(value, where="--wait")
+    assert str(caught.value).startswith(
+        "--wait: expected a duration (seconds, or 30s, 5m, 2h, 1d, 1w) of at most 100 years (3155760000 seconds), got "
+    )
+    assert parse_duration(3155760000, where="--wait") == 3155760000.0
+
+
+def test_the_library_and_the_config_share_one_duration_bound() -> None:
+    from jobctl import config, job
+
+    assert job._MAX_WAIT_S == config.MAX_DURATION_S == 100 * 365.25 * 86400

@@ -78,6 +78,66 @@ def test_set_rejects_bad_options() -> None:
     assert jobctl.count() == 0
 
 
+WAIT_BOUND = "wait= expects a finite number of seconds within 100 years (3155760000 seconds either way), got "
+
+
+@pytest.mark.parametrize(
+    "wait", [float("nan"), float("inf"), -float("inf"), 99999999999 * 604800, 10**400, dt.timedelta.max]
+)
+def test_set_refuses_a_wait_no_clock_can_hold(wait: Any) -> None:
+    with pytest.raises(ValueError) as caught:
+        Echo.set(wait=wait)
+    assert str(caught.value).startswith(WAIT_BOUND) and "\n" not in str(caught.value)
+    assert jobctl.count() == 0
+
+
+def test_the_longest_wait_is_accepted() -> None:
+    assert Echo.set(wait=3155760000).perform_later().state == "scheduled"
+    assert Echo.set(wait=-5).perform_later().state == "ready"
+
+
+@pytest.mark.parametrize("priority", [2**31, -(2**31) - 1, 1099511627776])
+def test_set_refuses_a_priority_outside_32_bits(priority: int) -> None:
+    with pytest.raises(ValueError) as caught:
+        Echo.set(priority=priority)
+    assert str(caught.value) == (
+        f"priority= expects an integer from -2147483648 to 2147483647 (stored in 32 bits), got {priority}"
+    )
+    assert jobctl.get_job(Echo.set(priority=2**31 - 1).perform_later().id).priority == 2**31 - 1
+    assert jobctl.get_job(Echo.set(priority=-(2**31)).perform_later().id).priority == -(2**31)
+
+
+@pytest.mark.parametrize("option", ["queue", "key"])
+def test_set_refuses_a_nul_in_queue_or_key(option: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        Echo.set(**{option: "a\0b"})
+    assert str(caught.value) == f"{option}= cannot hold a NUL character (the database cannot store it), got 'a\\x00b'"
+    assert jobctl.count() == 0
+
+
+class _NulQueue(Echo):
+    queue = "mail\0ers"
+
+
+class _HugePriority(Echo):
+    priority = 2**40
+
+
+class _NoQueue(Echo):
+    queue = ""
+
+
+def test_class_level_queue_and_priority_are_checked_at_enqueue() -> None:
+    with pytest.raises(ValueError, match=r"test_enqueue:_NulQueue\.queue cannot hold a NUL character"):
+        _NulQueue.perform_later()
+    with pytest.raises(ValueError, match=r"test_enqueue:_HugePriority\.priority expects an integer from "
+                       r"-2147483648 to 2147483647 \(stored in 32 bits\), got 1099511627776$"):
+        _HugePriority.perform_later()
+    with pytest.raises(ValueError, match=r"test_enqueue:_NoQueue\.queue expects a non-empty string, got ''$"):
+        _NoQueue.perform_later()
+    assert jobctl.count() == 0
+
+
 def test_serialization_error_names_the_argument_and_writes_nothing() -> None:
     with pytest.raises(jobctl.SerializationError, match=r"args\[1\]: builtins.object is not a supported type"):
         Echo.perform_later(1, object())
@@ -308,3 +368,26 @@ def test_readme_using_example_runs_as_written(pg_url: str) -> None:
             assert conn.execute("SELECT count(*) FROM users").fetchone() == (1,)
     finally:
         jobctl.configure(database_url=None)
+
+
+def test_option_errors_are_value_errors_the_cli_prints_as_one_line() -> None:
+    with pytest.raises(jobctl.JobctlError) as caught:
+        Echo.set(priority=2**40)
+    assert isinstance(caught.value, ValueError) and caught.value.exit_code == 2
+
+
+def test_bulk_enqueue_checks_a_class_queue_and_priority_too() -> None:
+    class BadQueue(jobctl.Job):
+        queue = "a\x00b"
+
+        def perform(self) -> None: ...
+
+    class BadPriority(jobctl.Job):
+        priority = 2**40
+
+        def perform(self) -> None: ...
+
+    for cls, text in ((BadQueue, "queue"), (BadPriority, "priority")):
+        with pytest.raises(jobctl.JobctlError, match=text):
+            jobctl.perform_all_later([Echo(1), cls()])
+    assert jobctl.count() == 0  # nothing written

@@ -587,3 +587,77 @@ def test_tasks_built_in_code_name_their_key_in_errors() -> None:
         resolve_error(task)
         == f"recurring task 'adhoc': command: expected a callable, got '{F}:NOT_CALLABLE' (of type int)"
     )
+
+
+# -- hostile files (issue 19) -----------------------------------------------------------------
+
+
+def test_a_billion_laughs_in_kwargs_is_one_line() -> None:
+    laughs = '  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n' + "".join(
+        f"  {b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    task_file(OK_SCHEDULE + OK_CLASS + "kwargs:\n" + laughs)
+    assert load_error() == (
+        f"{RECURRING_YML}: line 10: more than 100000 values once aliases are expanded (the bound for a config file)"
+    )
+
+
+def test_arguments_nested_3000_deep_are_one_line() -> None:
+    task_file(OK_SCHEDULE + OK_CLASS + "args: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert load_error() == f"{RECURRING_YML}: line 5: nested more than 100 levels deep"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            OK_SCHEDULE + OK_CLASS + 'queue: "low\\0"\n',
+            f"{AT}.queue: expected a queue name without NUL characters, got 'low\\x00'",
+        ),
+        (
+            OK_SCHEDULE + OK_CLASS + 'description: "nightly\\0"\n',
+            f"{AT}.description: expected a text without NUL characters, got 'nightly\\x00'",
+        ),
+        (
+            OK_SCHEDULE + OK_CLASS + 'args: ["a\\0b"]\n',
+            None,  # arguments travel as JSON, which escapes NUL: stored as they are
+        ),
+    ],
+)
+def test_strings_stored_in_the_database_hold_no_nul(body: str, message: str | None) -> None:
+    task_file(body)
+    if message is None:
+        assert load_recurring(env="production")[0].args == ("a\0b",)
+    else:
+        assert load_error() == message
+
+
+def test_a_task_key_with_a_nul_is_refused() -> None:
+    write(f'production:\n  "clean\\0up":\n    schedule: every hour\n    class: {F}:CleanupJob\n')
+    assert load_error() == (
+        f"{RECURRING_YML}: production.clean\\x00up: expected a task name without NUL characters, got 'clean\\x00up'"
+    )
+
+
+class NulQueueJob(recurring_fixtures.CleanupJob):
+    queue = "main\0tenance"
+
+
+class HugePriorityJob(recurring_fixtures.CleanupJob):
+    priority = 2**31
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("NulQueueJob", "NulQueueJob.queue cannot hold a NUL character (the database cannot store it), "
+                        "got 'main\\x00tenance'"),
+        ("HugePriorityJob", "HugePriorityJob.priority expects an integer from -2147483648 to 2147483647 "
+                            "(stored in 32 bits), got 2147483648"),
+    ],
+)
+def test_a_class_whose_own_queue_or_priority_cannot_be_stored_is_refused(name: str, why: str) -> None:
+    task = one_task(f"{OK_SCHEDULE}class: {__name__}:{name}\n")
+    assert resolve_error(task) == f"{AT}.class: {__name__}:{why}"
+    # The task's own queue and priority replace the class's: nothing to refuse then.
+    assert resolve_task(one_task(f"{OK_SCHEDULE}class: {__name__}:{name}\nqueue: q\npriority: 1\nargs: [3]\n"))

@@ -111,6 +111,69 @@ def test_redact_hides_passwords() -> None:
     assert "s3cret" not in repr(urls.parse("postgresql://bob:s3cret@db/app"))
 
 
+@pytest.mark.parametrize(("url", "redacted"), [
+    ("postgresql://user@host/db?password=SECRET", "postgresql://user@host/db?password=***"),
+    ("postgresql://u@h/d?sslmode=require&PassWord=SECRET&x=1", "postgresql://u@h/d?sslmode=require&PassWord=***&x=1"),
+    ("postgresql://u@h/d?pass%77ord=SECRET", "postgresql://u@h/d?pass%77ord=***"),
+    ("postgresql://u@h/d?sslpassword=SECRET", "postgresql://u@h/d?sslpassword=***"),
+    ("postgresql://u:SECRET@h/d?password=SECRET", "postgresql://u:***@h/d?password=***"),
+    ("postgresql://u:SECRET@[bad", "postgresql://u:***@[bad"),
+    ("postgresql://u:SECRET@h:notaport/d", "postgresql://u:***@h:notaport/d"),
+    ("postgresql://u:SE@C/RET@h/d", "postgresql://u:***@h/d"),
+    ("postgresql://u:@h/d", "postgresql://u:***@h/d"),
+    ("password=SECRET host=h", "password=*** host=h"),
+    ("host=h password = 'SE CR\\'ET' dbname=d", "host=h password = *** dbname=d"),
+    ("postgresql:/u:SECRET@h/d", "postgresql:***@h/d"),
+    ("postgresql://bob@db/app?sslmode=require", "postgresql://bob@db/app?sslmode=require"),
+    ("sqlite:////tmp/a:b@c.db", "sqlite:////tmp/a:b@c.db"),
+])
+def test_redact_hides_every_form_of_password(url: str, redacted: str) -> None:
+    assert urls.redact(url) == redacted
+    assert "SECRET" not in repr(urls.DatabaseURL(url, "postgresql", url))
+
+
+@pytest.mark.parametrize("url", [
+    "password=SECRET host=h", "mysql://u@h/d?password=SECRET", "mysql://u:SECRET@[bad", "postgresql:/u:SECRET@h",
+    "sqlite://?password=SECRET", "postgresql://u:SECRET@h/d\0",
+])
+def test_parse_errors_never_echo_a_password(url: str) -> None:
+    with pytest.raises(DatabaseError) as err:
+        urls.parse(url)
+    assert "SECRET" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_nul_in_a_url_is_refused() -> None:
+    with pytest.raises(DatabaseError) as err:
+        urls.parse("postgresql://u:SECRET@h/d\0")
+    assert str(err.value) == "database URL 'postgresql://u:***@h/d\\x00' contains a NUL character"
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("postgresql://u:SECRET@[bad/d", 'in URI: "postgresql://u:SECRET@[bad/d"'),
+    ("postgresql://u@h/d?password=SEC%2FRET", "password SEC/RET and SEC%2FRET"),
+    ("password='SE CRET' host=h", "bad: SE CRET"),
+    ("postgresql://u@h/d?password=SECRET", "see postgresql://x:SECRET@y and password=SECRET"),
+])
+def test_scrub_removes_the_password_whatever_its_form(url: str, message: str) -> None:
+    scrubbed = urls.scrub(message + "\nsecond line", urls.DatabaseURL(url, "postgresql", url))
+    assert "SECRET" not in scrubbed and "SE CRET" not in scrubbed and "SEC/RET" not in scrubbed
+    assert "***" in scrubbed and "\n" not in scrubbed
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u:SECRET@[bad/d",
+    "postgresql://u@127.0.0.1:1/d?password=SECRET&bogus=1",
+    "postgresql://u@127.0.0.1:1/d?password=SECRET&sslmode=bogus",
+    "postgresql://u@127.0.0.1:1/d?password=SECRET",
+    "postgresql://u:SECRET@127.0.0.1:notaport/d",
+])
+def test_driver_errors_never_show_a_password(url: str) -> None:
+    store = open_store(urls.parse(url))
+    with pytest.raises(DatabaseError) as err:
+        store.count()
+    assert "SECRET" not in str(err.value) and "\n" not in str(err.value)
+
+
 def test_unreachable_database_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(urls.parse("postgresql://bob:s3cret@127.0.0.1:1/app"))
     with pytest.raises(DatabaseError) as err:
