@@ -27,8 +27,18 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 # The whole suite on both backends against a fresh PostgreSQL cluster, stopped however pytest ends.
-pytest: venv
+pytest: venv test-deps
 	$(PY) tests/pgcluster.py run -- $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Debian's PgBouncer for the pooler tests, when missing and we may install packages (root, as CI
+# runs); without it those tests are skipped, saying why.
+.PHONY: test-deps
+test-deps:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || [ "$$(id -u)" != 0 ] || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >/dev/null 2>&1 || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >/dev/null 2>&1; } || \
+	  echo "test-deps: could not install pgbouncer; the pooler tests will be skipped"
 
 test: lint typecheck pytest
 

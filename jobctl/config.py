@@ -160,6 +160,11 @@ class QueueConfig:
     """Crashes in a row after which a child is restarted with backoff."""
     database: str | None = None
     """Database URL from the file (may hold a password: never print it)."""
+    pooler: str | None = None
+    """`transaction` when the database URL goes through a transaction-pooling PgBouncer (no server-side
+    prepared statements; LISTEN only through `listen_database`), `session` or None otherwise."""
+    listen_database: str | None = None
+    """A direct URL (past the pooler) for LISTEN; without one, workers behind a pooler poll."""
     imports: tuple[str, ...] = ()
     """Modules imported before forking, so job classes are registered."""
     source: str | None = None
@@ -233,6 +238,16 @@ def _database(value: object, at: _At) -> str | None:
     raise at.error("a database URL", value)
 
 
+POOLER_MODES = ("transaction", "session")
+
+
+def _pooler(value: object, at: _At) -> str | None:
+    if value is None or value in POOLER_MODES:
+        return value
+    raise at.error(f"one of {', '.join(POOLER_MODES)} (the PgBouncer pool_mode in front of the database), or null",
+                   value)
+
+
 def _imports(value: object, at: _At) -> tuple[str, ...]:
     items = [] if value is None else [value] if isinstance(value, str) else value
     if not isinstance(items, list):
@@ -299,6 +314,8 @@ _SECTION_KEYS: dict[str, _Convert] = {
     "clear_finished_jobs_after": _duration(positive=False),
     "max_crashes": _integer(0, INT32_MAX),
     "database": _database,
+    "pooler": _pooler,
+    "listen_database": _database,
     "imports": _imports,
 }
 

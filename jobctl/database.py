@@ -7,13 +7,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobctl import urls
-from jobctl.store import Store, open_store
+from jobctl.errors import ConfigError
+from jobctl.store import Store, StoreOptions, open_store
+
+if TYPE_CHECKING:
+    from jobctl.config import QueueConfig
 
 _configured_url: str | None = None
 _config_path: str | None = None
+_configured_pooler: str | None = None
+_configured_listen_url: str | None = None
 _store: Store | None = None
 _store_pid = 0
 _lock = threading.Lock()
@@ -23,12 +29,22 @@ _inherited: list[Store] = []
 _using: ContextVar[Any] = ContextVar("jobctl_using", default=None)
 
 
-def configure(*, database_url: str | None = None, config: str | None = None) -> None:
-    """Set the database URL (wins over every other source) and/or the queue config path."""
-    global _configured_url, _config_path
+def configure(*, database_url: str | None = None, config: str | None = None, pooler: str | None = None,
+              listen_database_url: str | None = None) -> None:
+    """Set the database URL (wins over every other source) and/or the queue config path; `pooler=
+    "transaction"` when the URL goes through a transaction-pooling PgBouncer, and `listen_database_url`
+    a direct URL past it for LISTEN (else workers poll). Each wins over its environment variable
+    (JOBCTL_POOLER, JOBCTL_LISTEN_DATABASE_URL) and the queue config's `pooler:` / `listen_database:`."""
+    from jobctl.config import POOLER_MODES
+
+    if pooler is not None and pooler not in POOLER_MODES:
+        raise ValueError(f"pooler={pooler!r} (expected one of {', '.join(POOLER_MODES)}, or None)")
+    global _configured_url, _config_path, _configured_pooler, _configured_listen_url
     with _lock:
         _configured_url = database_url
         _config_path = config
+        _configured_pooler = pooler
+        _configured_listen_url = listen_database_url
         _drop_store(close=True)
 
 
@@ -44,11 +60,30 @@ def resolve_url(cli_url: str | None = None) -> urls.DatabaseURL:
     return urls.parse(os.environ.get("DATABASE_URL") or urls.DEFAULT_URL)
 
 
-def _config_database() -> str | None:
+def _queue_config() -> QueueConfig:
     from jobctl.config import load_queue_config
 
-    explicit = _config_path is not None
-    return load_queue_config(_config_path, explicit=explicit).database
+    return load_queue_config(_config_path, explicit=_config_path is not None)
+
+
+def _config_database() -> str | None:
+    return _queue_config().database
+
+
+def resolve_options() -> StoreOptions:
+    """How to connect beyond the URL, first found wins for each: configure(), the environment
+    (JOBCTL_POOLER, JOBCTL_LISTEN_DATABASE_URL), the queue config (`pooler:`, `listen_database:`)."""
+    from jobctl.config import POOLER_MODES
+
+    pooler = _configured_pooler or os.environ.get("JOBCTL_POOLER") or None
+    listen = _configured_listen_url or os.environ.get("JOBCTL_LISTEN_DATABASE_URL") or None
+    if pooler is None or listen is None:
+        config = _queue_config()
+        pooler = pooler or config.pooler
+        listen = listen or config.listen_database
+    if pooler is not None and pooler not in POOLER_MODES:
+        raise ConfigError(f"JOBCTL_POOLER: expected one of {', '.join(POOLER_MODES)}, got {pooler!r}")
+    return StoreOptions(pooler=pooler, listen_url=urls.parse(listen) if listen else None)
 
 
 def get_store() -> Store:
@@ -56,7 +91,7 @@ def get_store() -> Store:
     global _store, _store_pid
     with _lock:
         if _store is None or _store_pid != os.getpid():
-            _store = open_store(resolve_url())
+            _store = open_store(resolve_url(), resolve_options())
             _store_pid = os.getpid()
         return _store
 

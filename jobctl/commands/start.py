@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jobctl import database
 from jobctl.commands.common import GLOBALS, resolve_url, say
 from jobctl.config import QueueConfig, load_queue_config
 from jobctl.errors import ConfigError
@@ -66,7 +67,7 @@ def start(
             f"processes in {len(config.workers)} groups, {len(config.dispatchers)} dispatchers, "
             f"{len(tasks)} recurring tasks")
         return
-    store = open_store(resolve_url())
+    store = open_store(resolve_url(), database.resolve_options())
     try:
         store.ensure_schema()  # refuses an outdated schema; gives a new, empty SQLite file its own
     finally:

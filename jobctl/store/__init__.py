@@ -14,17 +14,17 @@ from pathlib import Path
 from urllib.parse import quote
 
 from jobctl import urls
-from jobctl.store.interface import Listener, Session, Store
+from jobctl.store.interface import Listener, Session, Store, StoreOptions
 
-__all__ = ["Listener", "Session", "Store", "open_store", "scratch_database"]
+__all__ = ["Listener", "Session", "Store", "StoreOptions", "open_store", "scratch_database"]
 
 
-def open_store(url: urls.DatabaseURL) -> Store:
+def open_store(url: urls.DatabaseURL, options: StoreOptions | None = None) -> Store:
     """A new store for a URL (the caller owns and closes it); the backend's driver is imported here."""
     if url.backend == "postgresql":
         from jobctl.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, options or StoreOptions())
     from jobctl.store.sqlite import SqliteStore
 
     return SqliteStore(url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jobctl.records import (
@@ -34,12 +35,31 @@ from jobctl.records import (
 from jobctl.urls import DatabaseURL
 
 
+@dataclass(frozen=True)
+class StoreOptions:
+    """How a store connects, beyond its URL (PostgreSQL only; SQLite ignores them)."""
+
+    pooler: str | None = None
+    """`transaction`: the URL goes through a transaction-pooling PgBouncer, so connections prepare no
+    server-side statements and LISTEN is not taken on the URL (see `listen_url`)."""
+    listen_url: DatabaseURL | None = None
+    """A direct URL, past the pooler, for LISTEN; without one, a store behind a transaction pooler
+    offers no listener and workers poll."""
+
+    @property
+    def prepares(self) -> bool:
+        """Whether connections may use server-side prepared statements."""
+        return self.pooler != "transaction"
+
+
 class Store(abc.ABC):
     """A database holding jobctl's tables, on a connection of the store's own (opened on first use,
     after checking the schema is this jobctl's). Methods taking `conn` run on the caller's connection
     instead (inside its transaction, without committing) when one is given."""
 
     url: DatabaseURL
+    options: StoreOptions = StoreOptions()
+    """How it connects beyond the URL."""
     listens: bool = False
     """Whether workers can wait for NOTIFY instead of polling."""
 

@@ -42,13 +42,18 @@ def connection_options(url: DatabaseURL) -> dict[str, str]:
     return {k: v for k, v in LINK_DEFAULTS.items() if k not in given}
 
 
-def connect(url: DatabaseURL, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """Open a connection, turning every failure into one line without the password."""
+def connect(url: DatabaseURL, *, autocommit: bool = True, prepare: bool = True) -> psycopg.Connection[Any]:
+    """Open a connection, turning every failure into one line without the password. `prepare=False`
+    (behind a transaction pooler) sends no server-side prepared statements: PgBouncer in transaction
+    mode hands each transaction to any server connection, where another client's statement may sit."""
     try:
         conninfo = make_conninfo(url.target, **connection_options(url))
-        return psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
+        conn = psycopg.connect(conninfo, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT)
     except (psycopg.Error, ValueError) as exc:
         raise DatabaseError(f"cannot connect to {url.redacted}: {scrub(str(exc), url)}") from None
+    if not prepare:
+        conn.prepare_threshold = None
+    return conn
 
 
 def lost(exc: psycopg.Error, url: DatabaseURL) -> DatabaseError:

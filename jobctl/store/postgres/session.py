@@ -23,14 +23,14 @@ def like_prefix(prefix: str) -> str:
 class PostgresSession(Session):
     """Runtime statements on one connection; every call is one statement and one commit."""
 
-    def __init__(self, url: DatabaseURL) -> None:
+    def __init__(self, url: DatabaseURL, *, prepare: bool = True) -> None:
         self.url = url
-        self.conn = connect(url)
+        self.conn = connect(url, prepare=prepare)
 
     def _run(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         try:
             return self.conn.execute(Q[name], params).fetchall()
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # every database error: the runtime backs off and reconnects
             raise lost(exc, self.url) from None
 
     def close(self) -> None:
@@ -145,7 +145,7 @@ class PostgresSession(Session):
     def _execute(self, name: str, params: dict[str, Any]) -> None:
         try:
             self.conn.execute(Q[name], params)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # every database error: the runtime backs off and reconnects
             raise lost(exc, self.url) from None
 
 
@@ -160,7 +160,7 @@ class PostgresListener(Listener):
     def wait(self, timeout: float) -> list[str]:
         try:
             return [n.payload for n in self.conn.notifies(timeout=timeout, stop_after=1)]
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:  # every database error: the runtime backs off and reconnects
             raise lost(exc, self.url) from None
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from jobctl.records import (
     ThroughputTotals,
 )
 from jobctl.store import common, sqlfiles
-from jobctl.store.interface import Listener, Session, Store
+from jobctl.store.interface import Listener, Session, Store, StoreOptions
 from jobctl.store.postgres.connection import PACKAGE, Q, connect, latest_version, lost, require_schema, schema_version
 from jobctl.store.postgres.session import PostgresListener, PostgresSession
 from jobctl.urls import DatabaseURL
@@ -60,10 +60,11 @@ def _progress(done: Any, total: Any, message: str | None, at: dt.datetime) -> Pr
 class PostgresStore(Store):
     """Jobs in a PostgreSQL database."""
 
-    listens = True
-
-    def __init__(self, url: DatabaseURL) -> None:
+    def __init__(self, url: DatabaseURL, options: StoreOptions | None = None) -> None:
         self.url = url
+        self.options = options or StoreOptions()
+        # Behind a transaction pooler LISTEN on the URL would seem to work and hear nothing.
+        self.listens = self.options.prepares or self.options.listen_url is not None
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.RLock()
         self._schema_checked = False
@@ -74,15 +75,16 @@ class PostgresStore(Store):
         """The store's own autocommit connection, reopened after a failure; its schema checked once."""
         with self._lock:
             if self._conn is None or self._conn.closed:
-                self._conn = connect(self.url)
+                self._conn = connect(self.url, prepare=self.options.prepares)
             try:
                 if check and not self._schema_checked:
                     require_schema(self._conn, self.url)
                     self._schema_checked = True
                 yield self._conn
-            except psycopg.OperationalError as exc:
-                self._conn.close()
-                self._conn = None
+            except psycopg.Error as exc:  # on the store's own connection: one line, never a driver traceback
+                if isinstance(exc, psycopg.OperationalError) or self._conn.closed:
+                    self._conn.close()
+                    self._conn = None
                 raise lost(exc, self.url) from None
 
     @contextmanager
@@ -104,10 +106,12 @@ class PostgresStore(Store):
         return rows[0]
 
     def session(self) -> Session:
-        return PostgresSession(self.url)
+        return PostgresSession(self.url, prepare=self.options.prepares)
 
-    def listener(self) -> Listener:
-        return PostgresListener(self.url)
+    def listener(self) -> Listener | None:
+        if self.options.listen_url is not None:
+            return PostgresListener(self.options.listen_url)
+        return PostgresListener(self.url) if self.listens else None
 
     def close(self) -> None:
         with self._lock:
