@@ -119,15 +119,36 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def using(conn: Any) -> Iterator[Any]:
     """Enqueue through the caller's own connection: jobs exist iff the caller's transaction commits.
 
-    `conn` is a psycopg Connection (PostgreSQL) or a sqlite3.Connection (SQLite) to jobctl's
-    own database; a connection to another database raises ValueError.
+    `conn` is a psycopg Connection (PostgreSQL) or a sqlite3.Connection (SQLite) to jobctl's own
+    database, or a SQLAlchemy 2 `Session` or `Connection` on such a driver (psycopg 3 or pysqlite),
+    whose current transaction the enqueues join. A connection to another database raises ValueError.
+    Yields what was given.
     """
-    get_store().check_connection(conn)
-    token = _using.set(conn)
+    driver = driver_connection(conn)
+    get_store().check_connection(driver)
+    token = _using.set(driver)
     try:
         yield conn
     finally:
         _using.reset(token)
+
+
+def driver_connection(conn: Any) -> Any:
+    """The DB-API connection under a SQLAlchemy Session or Connection (its current transaction begun);
+    anything else as it is. SQLAlchemy is never imported here: only what the caller passes is used."""
+    if not type(conn).__module__.startswith("sqlalchemy"):
+        return conn
+    if callable(getattr(conn, "get_bind", None)):  # a Session (or scoped_session): its connection now
+        conn = conn.connection()
+    elif callable(getattr(conn, "in_transaction", None)) and not conn.in_transaction():
+        # A Connection begins its transaction with its first statement (autobegin); ours go to the
+        # driver, so begin it here, or its commit() would not know there is anything to commit.
+        conn.begin()
+    fairy = getattr(conn, "connection", None)  # a Connection's pooled DB-API connection
+    driver = getattr(fairy, "dbapi_connection", None)
+    if driver is None:
+        raise ValueError(f"using() needs a SQLAlchemy Session or Connection with an open connection, got {conn!r}")
+    return driver
 
 
 def current_connection() -> Any:
