@@ -65,3 +65,32 @@ class OptionError(JobctlError, ValueError):
     """A per-call option (`Job.set`) or a job class's queue or priority has a value the store cannot hold."""
 
     exit_code = 2
+
+
+class JobFailed(JobctlError):
+    """`handle.result()` of a job that failed: its last run's error class, message and traceback."""
+
+    def __init__(self, job_id: int, error_class: str, message: str, traceback: str | None) -> None:
+        super().__init__(f"job {job_id} failed: {error_class}: {message}" if error_class else f"job {job_id} failed")
+        self.job_id = job_id
+        """The job's id."""
+        self.error_class = error_class
+        """The exception's class, `module.QualName`."""
+        self.message = message
+        """The exception's message."""
+        self.traceback = traceback
+        """The formatted traceback of the last run, when there was one."""
+
+
+class JobDiscarded(JobctlError):
+    """`handle.result()` of a job that was discarded (by `discard_on`, a limit or an operator)."""
+
+    def __init__(self, job_id: int, error_class: str = "", message: str = "") -> None:
+        why = f": {error_class}: {message}" if error_class else ""
+        super().__init__(f"job {job_id} was discarded{why}")
+        self.job_id = job_id
+        """The job's id."""
+        self.error_class = error_class
+        """The exception that discarded it, when one did."""
+        self.message = message
+        """Its message."""

@@ -299,6 +299,9 @@ class JobInfo:
     """When a worker last claimed it."""
     finished_at: dt.datetime | None
     """When it finished, failed or was discarded."""
+    result: Any = None
+    """What a finished job returned, in the same tagged JSON form as `arguments` (None when it returned
+    None, or has not finished)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The object `jobctl show ID --json` prints."""
@@ -318,6 +321,7 @@ class JobInfo:
             "claimed_at": iso(self.claimed_at),
             "finished_at": iso(self.finished_at),
             "crashes": self.crashes,
+            "result": self.result,
         }
 
 

@@ -256,6 +256,28 @@ def test_completions_are_fenced_by_the_claim_token(store: Store, session: Sessio
     assert all(m.minute <= totals.at and m.minute.second == 0 for m in minutes)
 
 
+@covers("Session.finish_with_results", "Store.get_jobs", "Store.list_jobs")
+def test_results_are_kept_with_finished_jobs_and_go_with_them(store: Store, session: Session) -> None:
+    a, b, c, d = add(store, job(), job(), job(), job())
+    claim_all(session)
+    assert session.finish_with_results([(a, '{"rows": 3}'), (b, '[1, "two"]')], token=TOKEN + 1, process_id=PID) == 0
+    assert session.finish_with_results([(a, '{"rows": 3}'), (b, '[1, "two"]')], token=TOKEN, process_id=PID) == 2
+    assert session.finish_with_results([(a, '"again"')], token=TOKEN, process_id=PID) == 0  # fenced: ended already
+    session.finish([c], token=TOKEN, process_id=PID)  # returned None: no result
+    by_id = {j.id: j for j in store.get_jobs([a, b, c, d])}
+    assert [by_id[i].result for i in (a, b, c, d)] == [{"rows": 3}, [1, "two"], None, None]
+    assert by_id[a].state == "finished" and by_id[a].to_dict()["result"] == {"rows": 3}
+    assert {j.id: j.result for j in store.list_jobs(state="finished")} == {a: {"rows": 3}, b: [1, "two"], c: None}
+    totals = store.throughput_totals()
+    assert totals.finished == 3
+    assert store.delete_jobs([a]) == [a]
+    fresh = store.insert_job(job()).id
+    claim_all(session)
+    session.finish([fresh], token=TOKEN, process_id=PID)
+    assert session.prune_finished(-1, 10) == 3
+    assert store.get_jobs([a, b, fresh]) == []
+
+
 @covers("Session.retry", "Session.end", "Store.get_jobs")
 def test_retries_and_final_ends_keep_each_runs_error(store: Store, session: Session) -> None:
     a, b, c = add(store, job(), job(), job())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from jobctl.errors import SchemaOutdated
 from jobctl.records import ErrorInfo, JobInfo, Progress
@@ -17,13 +18,20 @@ HEAD = (-(2**31), 0)
 
 
 def with_details(jobs: Sequence[JobInfo], errors: Iterable[tuple[int, ErrorInfo]],
-                 progress: Iterable[tuple[int, Progress]]) -> list[JobInfo]:
-    """Jobs read without their errors and progress, completed with them (errors oldest first)."""
+                 progress: Iterable[tuple[int, Progress]], results: Iterable[tuple[int, Any]] = ()) -> list[JobInfo]:
+    """Jobs read without their errors, progress and results, completed with them (errors oldest first)."""
     by_job: dict[int, list[ErrorInfo]] = defaultdict(list)
     for job_id, error in errors:
         by_job[job_id].append(error)
     last = dict(progress)
-    return [dataclasses.replace(j, errors=tuple(by_job.get(j.id, ())), progress=last.get(j.id)) for j in jobs]
+    returned = dict(results)
+    return [dataclasses.replace(j, errors=tuple(by_job.get(j.id, ())), progress=last.get(j.id),
+                                result=returned.get(j.id)) for j in jobs]
+
+
+def finished_ids(jobs: Iterable[JobInfo]) -> list[int]:
+    """The ids of the finished ones: only they can have a result."""
+    return [j.id for j in jobs if j.state == "finished"]
 
 
 def batches(ids: Sequence[int], size: int = DELETE_BATCH) -> Iterable[list[int]]:

@@ -145,7 +145,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_jobs(self, ids: Sequence[int], conn: Any = None) -> list[JobInfo]:
-        """Jobs by id with their errors and progress, newest first; unknown ids are simply absent."""
+        """Jobs by id with their errors, progress and result, newest first; unknown ids are simply absent."""
 
     @abc.abstractmethod
     def list_jobs(self, *, state: str | None = None, queue: str | None = None, class_path: str | None = None,
@@ -258,6 +258,11 @@ class Session(abc.ABC):
     @abc.abstractmethod
     def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
         """Mark jobs finished (fenced by the token)."""
+
+    @abc.abstractmethod
+    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int) -> int:
+        """Mark jobs finished (fenced by the token) and keep what each returned, (id, JSON text) pairs;
+        returns how many were finished. Jobs that returned None go through `claim`'s `done` instead."""
 
     @abc.abstractmethod
     def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,

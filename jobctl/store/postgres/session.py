@@ -87,6 +87,11 @@ class PostgresSession(Session):
         # The claim statement with limit 0 claims nothing: one shape for both.
         self.claim(Selector("queue", ""), 0, token=token, process_id=process_id, done=done)
 
+    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int) -> int:
+        rows = self._run("finish_with_results", {"ids": [r[0] for r in results], "values": [r[1] for r in results],
+                                                 "token": token, "process_id": process_id})
+        return int(rows[0][0])
+
     def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,
               priority: int | None, error: RunError) -> str | None:
         rows = self._run("retry_job", {"id": job_id, "token": token, "process_id": process_id, "delay": delay,

@@ -289,7 +289,9 @@ class PostgresStore(Store):
                                                                                       conn)]
         progress = [(r[0], _progress(r[1], r[2], r[3], r[4])) for r in self._rows("progress_of_jobs", {"ids": ids},
                                                                                  conn)]
-        return common.with_details(jobs, errors, progress)
+        finished = common.finished_ids(jobs)
+        results = [(r[0], r[1]) for r in self._rows("results_of_jobs", {"ids": finished}, conn)] if finished else []
+        return common.with_details(jobs, errors, progress, results)
 
     def get_jobs(self, ids: Sequence[int], conn: Any = None) -> list[JobInfo]:
         return self._with_details(self._rows("jobs_by_ids", {"ids": list(ids)}, conn), conn)

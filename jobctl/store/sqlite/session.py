@@ -111,11 +111,14 @@ class SqliteSession(Session):
         c.execute(Q["count_throughput"], {"minute": now - now % 60, "process_id": process_id, "queue": queue,
                                            "finished": finished, "failed": failed})
 
-    def _finish(self, c: sqlite3.Connection, now: float, done: Sequence[int], token: int, process_id: int) -> None:
-        if done:
-            rows = c.execute(Q["finish_jobs"], {"done": json.dumps(list(done)), "token": token, "now": now})
-            for queue, n in Counter(r[0] for r in rows).items():
-                self._count(c, now, process_id, queue, n, 0)
+    def _finish(self, c: sqlite3.Connection, now: float, done: Sequence[int], token: int, process_id: int) -> list[int]:
+        """Mark jobs finished and count them; the ids this claim still held (fenced by the token)."""
+        if not done:
+            return []
+        rows = c.execute(Q["finish_jobs"], {"done": json.dumps(list(done)), "token": token, "now": now}).fetchall()
+        for queue, n in Counter(r[1] for r in rows).items():
+            self._count(c, now, process_id, queue, n, 0)
+        return [r[0] for r in rows]
 
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
               done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
@@ -138,6 +141,17 @@ class SqliteSession(Session):
 
     def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
         self._tx(lambda c, now: self._finish(c, now, done, token, process_id))
+
+    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int) -> int:
+        values = dict(results)
+
+        def body(c: sqlite3.Connection, now: float) -> int:
+            finished = self._finish(c, now, list(values), token, process_id)
+            for job_id in finished:
+                c.execute(Q["store_result"], {"id": job_id, "value": values[job_id]})
+            return len(finished)
+
+        return self._tx(body)
 
     def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,
               priority: int | None, error: RunError) -> str | None:

@@ -61,6 +61,10 @@ WHERE job_id = ANY(%(ids)s::bigint[]) ORDER BY job_id, id;
 -- Last reported progress of some jobs.
 SELECT job_id, done, total, message, at FROM jobctl_progress WHERE job_id = ANY(%(ids)s::bigint[]);
 
+-- name: results_of_jobs
+-- What some finished jobs returned (jobs that returned None have no row).
+SELECT job_id, value FROM jobctl_results WHERE job_id = ANY(%(ids)s::bigint[]);
+
 -- name: match_jobs
 -- Ids and states of the jobs a bulk verb would touch.
 SELECT id, state FROM jobctl_jobs
@@ -106,13 +110,15 @@ WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('failed', 'ready', 'scheduled', 
 RETURNING id;
 
 -- name: delete_jobs
--- Delete jobs with their errors and progress.
+-- Delete jobs with their errors, progress and results.
 WITH gone AS (
     DELETE FROM jobctl_jobs WHERE id = ANY(%(ids)s::bigint[]) RETURNING id
 ), errors AS (
     DELETE FROM jobctl_errors WHERE job_id IN (SELECT id FROM gone)
 ), progress AS (
     DELETE FROM jobctl_progress WHERE job_id IN (SELECT id FROM gone)
+), results AS (
+    DELETE FROM jobctl_results WHERE job_id IN (SELECT id FROM gone)
 )
 SELECT id FROM gone;
 

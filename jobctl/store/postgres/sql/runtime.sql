@@ -181,6 +181,24 @@ WHERE id = ANY(ARRAY(
     FOR UPDATE SKIP LOCKED))
 RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
 
+-- name: finish_with_results
+-- Mark jobs finished and keep what they returned (fenced by the claim token, like every completion).
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(ids)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+    RETURNING id, queue
+), stored AS (
+    INSERT INTO jobctl_results (job_id, value)
+    SELECT g.id, g.value FROM unnest(%(ids)s::bigint[], %(values)s::json[]) AS g(id, value)
+    WHERE g.id IN (SELECT id FROM done)
+    ON CONFLICT (job_id) DO UPDATE SET value = EXCLUDED.value
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+SELECT count(*) FROM done;
+
 -- name: retry_job
 -- A run raised a retryable error: keep the error, count the run, schedule the next (fenced).
 WITH ran AS (
@@ -247,7 +265,7 @@ SELECT (SELECT count(*) FROM due) AS moved, jobctl_unblock_all() AS unblocked,
        (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;
 
 -- name: prune_finished
--- Delete one batch of finished jobs older than the retention (seconds), with their errors and progress.
+-- Delete one batch of finished jobs older than the retention (seconds), with their errors, progress and results.
 WITH gone AS (
     DELETE FROM jobctl_jobs
     WHERE id = ANY(ARRAY(
@@ -259,6 +277,8 @@ WITH gone AS (
     DELETE FROM jobctl_errors WHERE job_id IN (SELECT id FROM gone)
 ), progress AS (
     DELETE FROM jobctl_progress WHERE job_id IN (SELECT id FROM gone)
+), results AS (
+    DELETE FROM jobctl_results WHERE job_id IN (SELECT id FROM gone)
 )
 SELECT count(*) FROM gone;
 

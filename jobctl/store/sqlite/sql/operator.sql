@@ -56,6 +56,10 @@ WHERE job_id IN (SELECT value FROM json_each(:ids)) ORDER BY job_id, id;
 -- Last reported progress of some jobs.
 SELECT job_id, done, total, message, at FROM jobctl_progress WHERE job_id IN (SELECT value FROM json_each(:ids));
 
+-- name: results_of_jobs
+-- What some finished jobs returned (jobs that returned None have no row).
+SELECT job_id, value FROM jobctl_results WHERE job_id IN (SELECT value FROM json_each(:ids));
+
 -- name: match_jobs
 -- Ids and states of the jobs a bulk verb would touch.
 SELECT id, state FROM jobctl_jobs
@@ -93,9 +97,10 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('failed', 'ready',
 RETURNING id;
 
 -- name: delete_jobs
--- Delete jobs with their errors and progress.
+-- Delete jobs with their errors, progress and results.
 DELETE FROM jobctl_errors WHERE job_id IN (SELECT value FROM json_each(:ids));
 DELETE FROM jobctl_progress WHERE job_id IN (SELECT value FROM json_each(:ids));
+DELETE FROM jobctl_results WHERE job_id IN (SELECT value FROM json_each(:ids));
 DELETE FROM jobctl_jobs WHERE id IN (SELECT value FROM json_each(:ids)) RETURNING id;
 
 -- name: pause_queue

@@ -53,10 +53,15 @@ ON CONFLICT (minute, source, queue) DO UPDATE
 SET finished = finished + excluded.finished, failed = failed + excluded.failed;
 
 -- name: finish_jobs
--- Mark a batch finished (fenced by the claim token); their queues, to count them.
+-- Mark a batch finished (fenced by the claim token); their ids and queues, to count them.
 UPDATE jobctl_jobs SET state = 'finished', finished_at = :now, attempts = attempts + 1, claim_token = NULL
 WHERE id IN (SELECT value FROM json_each(:done)) AND claim_token = :token AND state = 'claimed'
-RETURNING queue;
+RETURNING id, queue;
+
+-- name: store_result
+-- Keep what a job just finished returned.
+INSERT INTO jobctl_results (job_id, value) VALUES (:id, :value)
+ON CONFLICT (job_id) DO UPDATE SET value = excluded.value;
 
 -- name: claim_any
 -- Claim the next batch from every unpaused queue: priority, then age (after the keyset hint).
