@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from jobctl.commands.common import alive_threshold, resolve_url
+from jobctl.commands.common import resolve_url
+from jobctl.commands.inspect import named_queues, queue_config
 from jobctl.config import parse_duration
 from jobctl.errors import ConfigError, UsageError
 from jobctl.store import open_store
@@ -24,7 +25,7 @@ def top(
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     url = resolve_url()
-    threshold = alive_threshold()
+    config = queue_config()
     # Fail like every verb (one line, exit 69; exit 1 without this jobctl's schema) when the database
     # cannot be used at all; once the monitor runs, losing the database shows the DISCONNECTED banner.
     probe = open_store(url)
@@ -36,7 +37,7 @@ def top(
     from jobctl.tui.app import TopApp
     from jobctl.tui.source import DatabaseSource
 
-    source = DatabaseSource(url, alive_threshold=threshold)
+    source = DatabaseSource(url, alive_threshold=config.process_alive_threshold, named_queues=named_queues(config))
     try:
         TopApp(source, interval=seconds, read_only=read_only).run()
     finally:
