@@ -8,6 +8,8 @@ import traceback
 from typing import Annotated
 
 import typer
+import typer._click
+import typer.core
 
 from jobctl import __version__
 from jobctl.commands import change, inspect, top
@@ -17,6 +19,25 @@ from jobctl.commands import generate as generate_cmd
 from jobctl.commands import start as start_cmd
 from jobctl.commands.common import GLOBALS
 from jobctl.errors import JobctlError
+from jobctl.formatting import printable
+
+
+def _flags_show_no_value() -> None:
+    """typer's rich help prints `<bool>` beside every flag (`--json <bool>`), as if it took a value; its
+    plain help does not. Show a flag (and a counter) bare there too; options with values are unchanged."""
+    option = typer.core.TyperOption
+    shows_value = option.display_type_rich
+    if getattr(shows_value, "jobctl_flags_bare", False):
+        return
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: typer._click.Context) -> str | None:
+        return None if self.is_flag or self.count else shows_value(self, ctx)
+
+    display_type_rich.jobctl_flags_bare = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_value()
 
 app = typer.Typer(
     name="jobctl",
@@ -109,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors: one line, no usage block, no panel
         if debug:
             traceback.print_exc()
-        print(f"jobctl: {exc.format_message()}", file=sys.stderr)
+        print(f"jobctl: {printable(exc.format_message())}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
     except typer.Abort:
         print("jobctl: aborted", file=sys.stderr)
@@ -117,10 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     except JobctlError as exc:
         if debug:
             traceback.print_exc()
-        print(f"jobctl: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print(f"jobctl: {_first_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _first_line(exc: JobctlError) -> str:
+    """An error's first line, control characters made visible (messages may quote data from a row)."""
+    text = str(exc)
+    return printable(text.splitlines()[0]) if text.strip() else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -174,6 +174,13 @@ class QueueConfig:
     warnings: tuple[str, ...] = ()
     """One-line notes for `jobctl start --check` (valid but probably unintended)."""
 
+    @property
+    def named_queues(self) -> tuple[str, ...]:
+        """Queues the workers name exactly (not `*` or a `prefix*`), in order: operators see them even while
+        empty, and can pause them before any job arrives."""
+        return tuple(dict.fromkeys(name for worker in self.workers for name in worker.queues
+                                   if not name.endswith("*")))
+
 
 @dataclass(frozen=True)
 class _At:

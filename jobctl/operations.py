@@ -16,11 +16,11 @@ QUEUES_USED_WITHIN_S = 3600.0
 """A queue whose jobs ran this recently is listed even when it holds no jobs now."""
 
 
-def stats(store: Store, *, alive_threshold: float = 60.0) -> Stats:
+def stats(store: Store, *, alive_threshold: float = 60.0, named_queues: Sequence[str] = ()) -> Stats:
     """Counts by state and queue, latency, throughput and live processes; every read is index-bounded.
 
-    The queues are those with active or failed jobs, the paused ones, and those whose jobs ran in the last
-    hour (with zero counts when empty)."""
+    The queues are those with active or failed jobs, the paused ones, those whose jobs ran in the last
+    hour, and `named_queues` (those the queue config's workers name), with zero counts when empty."""
     by_queue: dict[str, dict[str, Any]] = defaultdict(dict)
     states = dict.fromkeys(STATES, 0)
     reading = store.queue_counts()
@@ -36,7 +36,7 @@ def stats(store: Store, *, alive_threshold: float = 60.0) -> Stats:
     used = set(store.queues_used(QUEUES_USED_WITHIN_S))
     buckets = store.throughput()
     queues = []
-    for name in sorted(set(by_queue) | paused | used):
+    for name in sorted(set(by_queue) | paused | used | set(named_queues)):
         counts = by_queue.get(name, {})
         oldest = counts.get("oldest")
         queues.append(QueueStats(

@@ -90,3 +90,39 @@ def test_enqueue_bad_input_changes_nothing(sqlite_url: str, args: tuple[str, ...
 def test_debug_shows_traceback() -> None:
     out = run("db", "migrate", "--database", "mysql://x/y", "--debug")
     assert out.returncode == 69 and "Traceback" in out.stderr
+
+
+def every_verb() -> list[tuple[str, ...]]:
+    """Every runnable command's path, `()` for `jobctl` itself: `("db", "migrate")`, `("stats",)`, …"""
+    import typer
+    import typer.core
+
+    from jobctl.cli import app
+
+    def walk(cmd: typer.core.TyperGroup, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = [path]
+        ctx = typer.Context(cmd, info_name=path[-1] if path else "jobctl")
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            found += walk(sub, (*path, name)) if isinstance(sub, typer.core.TyperGroup) else [(*path, name)]
+        return found
+
+    root = typer.main.get_command(app)
+    assert isinstance(root, typer.core.TyperGroup)
+    return walk(root, ())
+
+
+def test_help_speaks_the_users_words_and_shows_flags_as_flags() -> None:
+    """No project-internal word ("the seed's") in any help or man page, and a flag is shown without a
+    value (`--json`, never `--json <bool>`)."""
+    verbs = every_verb()
+    assert ("db", "migrate") in verbs and ("stats",) in verbs
+    for path in verbs:
+        out = run(*path, "--help", env={"COLUMNS": "200"})
+        assert out.returncode == 0, (path, out.stderr)
+        assert "seed" not in out.stdout.lower(), (path, out.stdout)
+        assert "<bool>" not in out.stdout, (path, out.stdout)
+    pages = sorted((Path(__file__).resolve().parent.parent / "man").glob("*.1"))
+    assert pages
+    for page in pages:
+        assert "seed" not in page.read_text(encoding="utf-8").lower(), page.name

@@ -247,3 +247,17 @@ def test_prose_replaces_description_and_adds_sections(tmp_path: Path) -> None:
     (tmp_path / "jobs.roff").write_text(".SH SYNOPSIS\nmine\n", encoding="utf-8")
     with pytest.raises(genman.SourceError, match="SYNOPSIS is generated"):
         genman.render(tmp_path, genman.load_root(future_app()))
+
+
+def test_stats_says_how_its_recent_counts_are_estimated() -> None:
+    """The last minute and hour are read from per-minute counters, the oldest minute prorated: the help and
+    the page say so, and the page documents the JSON keys that carry them."""
+    shown = " ".join(help_output("stats").split())
+    assert "per-minute counters" in shown and "estimates" in shown
+    found = sections(MAN / "jobctl-stats.1")
+    description = " ".join(found["DESCRIPTION"].split())
+    assert "prorated" in description and "estimates" in description and "\\(~~3/min" in description
+    keys = " ".join(found["JSON OUTPUT"].split())
+    for key in ("finished_last_minute", "failed_last_minute", "finished_last_hour", "failed_last_hour"):
+        assert key in keys
+    assert "estimated from the per-minute counters" in keys

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import jobctl
 from jobctl import database
-from jobctl.records import RunError, Selector
+from jobctl.records import NewJob, RecurringRow, RunError, Selector
 from tests import runtime_helpers as helpers
 from tests import runtime_jobs as rj
 from tests.jobs_for_tests import Echo, Mailer
@@ -193,3 +194,123 @@ def test_processes_lists_registered_processes(configured: str) -> None:
     assert worker["queues"] == ["mail", "default"] and worker["supervisor_id"] == sup and worker["threads"] == 3
     assert set(worker) == {"id", "kind", "hostname", "pid", "supervisor_id", "queues", "threads", "busy",
                            "last_heartbeat_at", "started_at"}
+
+
+# --- what operators see: hostile text, long values, piped output, named queues, estimates -------
+
+HOSTILE = "[/] [bold]x[/bold] \x1b[2J"
+"""Rich markup that crashes (`[/]`) or styles (`[bold]`) when read as markup, and a terminal escape."""
+SHOWN = "[/] [bold]x[/bold] \\x1b[2J"
+"""HOSTILE as the text views must show it: literally, the escape made visible."""
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """Ids of rows whose every operator-visible field holds HOSTILE."""
+
+    ready: int
+    failed: int
+    process: int
+
+
+def insert_hostile_rows() -> Hostile:
+    """A ready and a failed job, a paused queue, a process and a recurring task, all named HOSTILE: queue,
+    class, arguments, key, error class, message and traceback, hostname, schedule."""
+    store = database.get_store()
+    job = NewJob(f"tests.jobs_for_tests:Echo{HOSTILE}", HOSTILE, 0,
+                 json.dumps({"args": [HOSTILE], "kwargs": {"note": HOSTILE}}), key=HOSTILE)
+    ready = store.insert_job(job).id
+    failing = store.insert_job(NewJob(f"app{HOSTILE}:Job", f"q{HOSTILE}", 0, json.dumps({"args": [HOSTILE]}))).id
+    store.pause_queue(f"paused{HOSTILE}")
+    session = store.session()
+    try:
+        process = session.register_process(kind="worker", hostname=f"host{HOSTILE}", pid=7, supervisor_id=None,
+                                           queues=f"q{HOSTILE}", threads=1, metadata=None)
+        [claimed] = session.claim(Selector("queue", f"q{HOSTILE}"), 1, token=5, process_id=process)
+        assert claimed.id == failing
+        session.end(failing, token=5, process_id=process, state="failed",
+                    error=RunError(f"Err{HOSTILE}", f"message {HOSTILE}\nsecond line",
+                                   f"Traceback (most recent call last):\n  {HOSTILE}\nErr: {HOSTILE}"))
+        session.upsert_recurring_task(RecurringRow(
+            f"task{HOSTILE}", f"every {HOSTILE}", "0 3 * * *", f"app{HOSTILE}:Job", None, '{"args":[],"kwargs":{}}',
+            f"q{HOSTILE}", 0, None, None))
+    finally:
+        session.close()
+    return Hostile(ready, failing, process)
+
+
+def test_hostile_text_is_shown_as_text(configured: str) -> None:
+    rows = insert_hostile_rows()
+    for args in (("stats",), ("jobs",), ("show", str(rows.ready)), ("show", str(rows.failed)), ("processes",),
+                 ("recurring",)):
+        out = cli(*args, url=configured)
+        assert out.returncode == 0, (args, out.stderr)
+        assert "\x1b" not in out.stdout + out.stderr, args
+        assert SHOWN in out.stdout, (args, out.stdout)  # the markup as typed, not read as markup
+    shown = cli("show", str(rows.failed), url=configured).stdout
+    assert f"Err{SHOWN}: message {SHOWN}" in shown and f"Err: {SHOWN}" in shown
+    # Messages on stderr too: what a bulk change skipped, and a queue named in an argument.
+    paused = cli("pause", HOSTILE, url=configured)
+    assert paused.returncode == 0 and paused.stderr == f"paused {SHOWN}\n"
+    # The JSON is the data itself (JSON escapes control characters).
+    data = json.loads(cli("show", str(rows.failed), "--json", url=configured).stdout)
+    assert data["queue"] == f"q{HOSTILE}" and data["errors"][0]["message"].startswith(f"message {HOSTILE}")
+
+
+def test_text_output_has_no_trailing_spaces_without_a_terminal(configured: str) -> None:
+    [failed] = fail_jobs("reports", 1)
+    Mailer.perform_later("a-much-longer-address-than-the-others@example.com")
+    for args in (("show", str(failed)), ("jobs",), ("stats",)):
+        out = cli(*args, url=configured)  # stdout is a pipe
+        assert out.returncode == 0, out.stderr
+        padded = [line for line in out.stdout.splitlines() if line != line.rstrip()]
+        assert not padded, (args, padded)
+
+
+def test_show_cuts_long_values_and_json_has_them_all(configured: str) -> None:
+    big = "x" * 10_000_000
+    job_id = Echo.perform_later(big).id
+    frames = "".join(f'  File "app.py", line {i}, in f\n' for i in range(50_000))
+    failing = NewJob("app:Job", "q", 0, json.dumps({"args": []}))
+    store = database.get_store()
+    failed = store.insert_job(failing).id
+    session = store.session()
+    try:
+        session.claim(Selector("queue", "q"), 1, token=3, process_id=1)
+        session.end(failed, token=3, process_id=1, state="failed",
+                    error=RunError("RecursionError", "m" * 50_000,
+                                   f"Traceback (most recent call last):\n{frames}RecursionError: too deep"))
+    finally:
+        session.close()
+    out = cli("show", str(job_id), url=configured)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout) < 50_000
+    assert "characters cut" in out.stdout and f"jobctl show {job_id} --json" in out.stdout
+    assert json.loads(cli("show", str(job_id), "--json", url=configured).stdout)["arguments"]["args"] == [big]
+    shown = cli("show", str(failed), url=configured).stdout
+    assert len(shown) < 50_000 and shown.count("characters cut") == 2  # the message and the traceback
+    # A traceback keeps both ends: where it started and the error it ended with.
+    assert "Traceback (most recent call last):" in shown and shown.rstrip().endswith("RecursionError: too deep")
+
+
+def test_stats_shows_the_queues_the_config_names(configured: str, tmp_path: Path) -> None:
+    config = tmp_path / "queue.yml"
+    config.write_text('workers:\n  - queues: [mail, "staging*"]\n  - queues: "*"\n  - queues: [reports, mail]\n')
+    fail_jobs("reports", 1)
+    data = json.loads(cli("stats", "--json", "--config", str(config), url=configured).stdout)
+    queues = {q["name"]: q for q in data["queues"]}
+    assert sorted(queues) == ["mail", "reports"]  # not the prefix, not `*`; reports once
+    assert queues["mail"] == {"name": "mail", "ready": 0, "scheduled": 0, "claimed": 0, "blocked": 0, "failed": 0,
+                              "latency_s": None, "paused": False}
+    assert queues["reports"]["failed"] == 1
+    text = cli("stats", "--config", str(config), url=configured).stdout
+    assert [line.split()[0] for line in text.splitlines()[3:]] == ["mail", "reports"]
+    assert json.loads(cli("stats", "--json", url=configured).stdout)["queues"][0]["name"] == "reports"
+
+
+def test_stats_says_recent_counts_are_estimates(configured: str) -> None:
+    fail_jobs("reports", 3, attempts=1)
+    text = cli("stats", url=configured).stdout.splitlines()[1]
+    assert text.startswith("finished ≈0/min ≈0/h") and "failed ≈3/min ≈3/h" in text, text
+    data = json.loads(cli("stats", "--json", url=configured).stdout)
+    assert data["failed_last_minute"] == 3 and data["failed_last_hour"] == 3  # the JSON keys stay numbers

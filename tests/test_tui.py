@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import json
 import os
 import subprocess
 import sys
@@ -18,12 +19,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Label, Static
 
 import jobctl
 from jobctl import database, operations, urls
 from jobctl.errors import DatabaseError
-from jobctl.records import ErrorInfo, FailureSummary, JobInfo, QueueStats, RecurringRow, Selector
+from jobctl.records import ErrorInfo, FailureSummary, JobInfo, NewJob, QueueStats, RecurringRow, RunError, Selector
 from jobctl.store import open_store
 from jobctl.tui.actions import ActionMonitorScreen
 from jobctl.tui.app import TopApp
@@ -44,10 +45,11 @@ from jobctl.tui.snapshot import (
     failure_row,
 )
 from jobctl.tui.source import DatabaseSource
-from jobctl.tui.widgets import spark
+from jobctl.tui.widgets import RateLine, spark
 from tests.fakes import FakeSource
 from tests.jobs_for_tests import Echo
 from tests.runtime_helpers import fail_jobs
+from tests.test_operator_cli import HOSTILE, SHOWN, insert_hostile_rows
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZE = (120, 36)
@@ -155,14 +157,15 @@ def test_filter_terms_and_free_text() -> None:
 
 def test_rates_are_deltas_of_the_cumulative_counters() -> None:
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    first = Snapshot(t0, finished_total=100, failed_total=4, rates=advance_rates(None, t0, 100, 4, seed=(2.0, 0.1)))
-    assert first.rates == (RateSample(t0 - dt.timedelta(seconds=60), t0, 2.0, 0.1),)
+    first = Snapshot(t0, finished_total=100, failed_total=4, rates=advance_rates(None, t0, 100, 4))
+    assert first.rates == ()  # one reading measures nothing: nothing to draw
     t1 = t0 + dt.timedelta(seconds=2)
     rates = advance_rates(first, t1, 130, 4)
-    assert rates[-1] == RateSample(t0, t1, 15.0, 0.0)
+    assert rates == (RateSample(t0, t1, 15.0, 0.0),)
     assert advance_rates(first, t1, 50, 4)[-1].finished_per_s == 0.0  # counters pruned: never negative
-    late = t0 + dt.timedelta(seconds=1000)
-    assert advance_rates(first, late, 100, 4) == (RateSample(t0, late, 0.0, 0.0),)  # older ones leave the window
+    second = Snapshot(t1, finished_total=130, failed_total=4, rates=rates)
+    late = t1 + dt.timedelta(seconds=1000)
+    assert advance_rates(second, late, 130, 4) == (RateSample(t1, late, 0.0, 0.0),)  # older ones leave the window
 
 
 def test_spark_lays_samples_on_a_time_axis() -> None:
@@ -453,6 +456,138 @@ def test_enter_opens_a_job_with_its_tracebacks(configured: str) -> None:
     run(TopApp(source_for(configured), interval=LONG), scenario)
 
 
+def test_the_throughput_lines_start_empty(configured: str) -> None:
+    """The first reading measured no rate: nothing is drawn and the rates read `-` (not the last minute's
+    average painted across the line); each later reading adds what it measured."""
+    fail_jobs("mail", 3)  # failed runs in the last minute, before the monitor started
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        screen = await loaded(pilot)
+        await pilot.pause()
+        assert screen.snapshot is not None and screen.snapshot.rates == ()
+        failed_spark = screen.query_one("#failed-spark", RateLine)
+        assert str(failed_spark.render()).strip() == ""
+        assert str(screen.query_one("#failed-rate", Label).render()) == "-"
+        assert "failed 3" in text(pilot, "#counts") and "finished/h ≈0" in text(pilot, "#counts")
+        await refreshed(pilot)
+        assert len(screen.snapshot.rates) == 1 and str(screen.query_one("#failed-rate", Label).render()) == "0"
+        fail_jobs("mail", 2)
+        await refreshed(pilot)
+        await pilot.pause()
+        assert str(screen.query_one("#failed-rate", Label).render()) != "0"
+        drawn = str(failed_spark.render())
+        assert drawn.split(" max ")[0].strip(), drawn  # what was measured shows, on the right
+        assert drawn.startswith(" ")  # and nothing before the monitor started
+
+    run(TopApp(source_for(configured), interval=LONG), scenario)
+
+
+def test_queues_the_config_names_show_while_empty_and_can_be_paused(configured: str) -> None:
+    Echo.set(queue="default").perform_later(0)
+    source = DatabaseSource(urls.parse(configured), named_queues=("mail", "default", "idle"))
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        screen = await loaded(pilot)
+        assert keys(screen, "queues") == ["default", "idle", "mail"]
+        assert [str(c) for c in screen.table("queues").get_row("idle")][:6] == ["idle", "0", "0", "0", "0", "0"]
+        await pilot.press("down", "p")
+        assert (await confirm(pilot, "y")).startswith("Pause queue idle?")
+        assert await acted(pilot, screen) == "paused idle"
+        assert database.get_store().paused_queues() == ["idle"]
+        assert "paused" in str(screen.table("queues").get_row("idle")[7])
+
+    run(TopApp(source, interval=LONG), scenario)
+
+
+def cells(screen: MonitorScreen, panel: str) -> list[str]:
+    """Every cell of a panel's table, as the text it shows."""
+    table = screen.table(panel)
+    return [str(c) for key in table.rows for c in table.get_row(key)]
+
+
+def test_hostile_text_shows_as_text_everywhere(configured: str) -> None:
+    """Markup and terminal escapes in queue names, classes, arguments, errors, tracebacks, hosts and tasks:
+    every panel, the job screen, the dialogs and the notifications show them as text."""
+    rows = insert_hostile_rows()
+    session = database.get_store().session()
+    try:
+        [job] = session.claim(Selector("queue", HOSTILE), 1, token=9, process_id=rows.process)
+        session.set_progress(job.id, 1, 2, HOSTILE)
+    finally:
+        session.close()
+
+    def screen_text(pilot: Pilot[None]) -> str:
+        svg = pilot.app.export_screenshot()
+        assert "\x1b" not in svg  # nothing raw reaches the screen
+        return svg
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        screen = await loaded(pilot)
+        shown = {panel: cells(screen, panel) for panel in ("queues", "claimed", "failures", "recurring", "processes")}
+        for panel, found in shown.items():
+            assert not any("\x1b" in c for c in found), panel
+        assert {SHOWN, f"q{SHOWN}", f"paused{SHOWN}"} <= set(shown["queues"])
+        assert {f"Echo{SHOWN}", SHOWN, f"worker host{SHOWN}:7", f"1/2 50% {SHOWN}"} <= set(shown["claimed"])
+        assert f"q{SHOWN}" in shown["failures"] and any(c.startswith(f"Err{SHOWN}: message") for c in
+                                                         shown["failures"])
+        assert {f"task{SHOWN}", f"every {SHOWN}", f"q{SHOWN}"} <= set(shown["recurring"])
+        assert {f"host{SHOWN}", f"q{SHOWN}"} <= set(shown["processes"])
+        for key in "12345":
+            await pilot.press(key)
+            screen_text(pilot)
+        await pilot.press("3", "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobScreen), "the job screen")
+        body = pilot.app.screen.query_one("#job-body", Static)
+        await until(pilot, lambda: "attempt 1" in _plain(body), "the job's details")
+        details = _plain(body)
+        assert f"Err{SHOWN}: message {SHOWN}" in details and f"Err: {SHOWN}" in details and "\x1b" not in details
+        assert f"q{SHOWN}" in details and "[bold]x[/bold]" in details.split("arguments", 1)[1]
+        screen_text(pilot)
+        await pilot.press("escape", "r")
+        question = await confirm(pilot, "n")
+        assert f"on q{SHOWN}" in question and f"Err{SHOWN}" in question
+        await pilot.press("1", *["down"] * keys(screen, "queues").index(f"paused{HOSTILE}"), "p")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the dialog")
+        screen_text(pilot)
+        assert (await confirm(pilot, "y")).startswith(f"Resume queue paused{SHOWN}?")
+        assert await acted(pilot, screen) == f"resumed paused{SHOWN}"
+        screen_text(pilot)
+        await pilot.press("4", "n")
+        assert (await confirm(pilot, "n")).startswith(f"Run recurring task task{SHOWN} now?")
+        await pilot.press("3", "/", *"[/]", "enter", "R")
+        assert await confirm(pilot, "n") == "Retry 1 failed job matching “[/]”?"
+        assert "Failures filter: [/]" in text(pilot, "#header")
+        screen_text(pilot)
+
+    run(TopApp(source_for(configured), interval=LONG), scenario)
+
+
+def test_the_job_screen_cuts_long_values(configured: str) -> None:
+    store = database.get_store()
+    big = "x" * 10_000_000
+    job_id = store.insert_job(NewJob("app:Job", "big", 0, json.dumps({"args": [big], "kwargs": {}}))).id
+    session = store.session()
+    try:
+        session.claim(Selector("queue", "big"), 1, token=3, process_id=1)
+        session.end(job_id, token=3, process_id=1, state="failed",
+                    error=RunError("ValueError", "m" * 100_000, "Traceback (most recent call last):\n" +
+                                   "  frame\n" * 100_000 + "ValueError: the end"))
+    finally:
+        session.close()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        await pilot.press("3", "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, JobScreen), "the job screen")
+        body = pilot.app.screen.query_one("#job-body", Static)
+        await until(pilot, lambda: "attempt 1" in _plain(body), "the job's details")
+        details = _plain(body)
+        assert len(details) < 100_000 and details.count("characters cut") == 3
+        assert f"jobctl show {job_id} --json" in details and details.rstrip().endswith("ValueError: the end")
+
+    run(TopApp(source_for(configured), interval=LONG), scenario)
+
+
 def _plain(widget: Static) -> str:
     """What a Static shows, as plain text (renders rich renderables too)."""
     console = Console(width=200, record=True, file=io.StringIO())
@@ -617,20 +752,49 @@ def test_panel_keys_filter_and_escape() -> None:
         for key, panel in zip("12345", ("queues", "claimed", "failures", "recurring", "processes"), strict=True):
             await pilot.press(key)
             assert screen.active_panel == panel and pilot.app.focused is screen.table(panel)
-        await pilot.press("/", *"queue:mail")
-        assert keys(screen, "queues") == ["mail"] and keys(screen, "failures") == ["812", "811", "602"]
-        assert keys(screen, "processes") == ["5"]
-        await pilot.press("escape")  # reverts to the filter before editing: none
+        await pilot.press("3", "/", *"queue:mail")
+        assert keys(screen, "failures") == ["812", "811", "602"]  # narrows as it is typed
+        await pilot.press("escape")  # while typing: clears
         assert screen.filter.text == "" and len(keys(screen, "failures")) == 5
+        assert not screen.query_one("#filter").display and pilot.app.focused is screen.table("failures")
         await pilot.press("/", *"invoice timed", "enter")
-        assert keys(screen, "failures") == ["812", "811"] and keys(screen, "claimed") == []
-        assert "filter: invoice timed" in text(pilot, "#header")
-        await pilot.press("3")
-        assert "2 of 5 failures match the filter" in text(pilot, "#failures-caption")
-        await pilot.press("/", *"class:Report", "escape")  # escape keeps the filter that was kept before
         assert keys(screen, "failures") == ["812", "811"]
+        assert "Failures filter: invoice timed" in text(pilot, "#header")
+        assert "2 of 5 failures match the filter" in text(pilot, "#failures-caption")
+        await pilot.press("escape")  # after enter: clears too
+        assert keys(screen, "failures") == ["812", "811", "640", "602", "15"] and "filter" not in text(pilot, "#header")
 
     run(TopApp(FakeSource(fixed_snapshot()), interval=LONG), scenario)
+
+
+def test_each_panel_keeps_its_own_filter() -> None:
+    """A filter narrows the panel it was typed in, no other; it is there again on coming back, and the
+    header names the panel whose filter it shows. `R` acts on the Failures filter."""
+    source = FakeSource(fixed_snapshot())
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        screen = await loaded(pilot)
+        await pilot.press("3", "/", *"queue:mail", "enter")
+        assert keys(screen, "failures") == ["812", "811", "602"]
+        await pilot.press("1")
+        assert keys(screen, "queues") == ["default", "mail", "reports"] and screen.filter.text == ""
+        assert "filter" not in text(pilot, "#header")
+        await pilot.press("/", *"rep", "enter")
+        assert keys(screen, "queues") == ["reports"] and "Queues filter: rep" in text(pilot, "#header")
+        assert keys(screen, "failures") == ["812", "811", "602"]  # Failures kept its own
+        await pilot.press("5")
+        assert keys(screen, "processes") == ["1", "2", "3", "4", "5"]
+        await pilot.press("3")
+        assert screen.filter.text == "queue:mail" and "Failures filter: queue:mail" in text(pilot, "#header")
+        await pilot.press("/")
+        assert screen.query_one("#filter", Input).value == "queue:mail"  # the box edits this panel's filter
+        await pilot.press("enter", "R")
+        assert await confirm(pilot, "n") == "Retry 3 failed jobs matching “queue:mail”?"
+        await pilot.press("1", "escape")
+        assert keys(screen, "queues") == ["default", "mail", "reports"]
+        assert keys(screen, "failures") == ["812", "811", "602"]  # escape cleared the Queues filter only
+
+    run(TopApp(source, interval=LONG), scenario)
 
 
 def test_space_freezes_refresh() -> None:

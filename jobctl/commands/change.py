@@ -12,6 +12,7 @@ from jobctl import operations
 from jobctl.commands.common import JsonOpt, check_state, class_path, emit_json, say, store
 from jobctl.config import parse_duration
 from jobctl.errors import JobNotFound, Refused, UsageError
+from jobctl.formatting import printable
 from jobctl.records import STATES, WriteResult
 from jobctl.store import Store
 
@@ -73,7 +74,7 @@ def _report(verb: str, result: WriteResult, json_out: bool, *, dry_run: bool = F
     if json_out:
         emit_json({**result.to_dict(), "dry_run": dry_run} if dry_run else result.to_dict())
     for reason in result.skipped.values():
-        say(reason)
+        say(printable(reason))
     if dry_run:
         say(f"{verb}: {result.matched} jobs would change (dry run; nothing changed)")
     elif not json_out:
@@ -111,7 +112,7 @@ def clear(
     every: Annotated[bool, typer.Option("--all", help="Every state, not only --state.")] = False,
     yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
 ) -> None:
-    """Delete jobs: finished ones by default (the seed's "clear jobs")."""
+    """Delete jobs: finished ones by default, or of the state asked for, or of every state."""
     check_state(state)
     states = STATES if every else (state,)
     age = parse_duration(older_than, where="--older-than") if older_than is not None else None
@@ -125,7 +126,7 @@ def pause(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name
     if json_out:
         emit_json({"queue": queue, "paused": True, "changed": changed})
     else:
-        say(f"paused {queue}" if changed else f"{queue} was already paused")
+        say(f"paused {printable(queue)}" if changed else f"{printable(queue)} was already paused")
 
 
 def resume(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue name.")], json_out: JsonOpt = False
@@ -135,4 +136,4 @@ def resume(queue: Annotated[str, typer.Argument(metavar="QUEUE", help="Queue nam
     if json_out:
         emit_json({"queue": queue, "paused": False, "changed": changed})
     else:
-        say(f"resumed {queue}" if changed else f"{queue} was not paused")
+        say(f"resumed {printable(queue)}" if changed else f"{printable(queue)} was not paused")

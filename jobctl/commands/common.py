@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from jobctl.errors import UsageError
 from jobctl.records import STATES, iso
 from jobctl.store import Store
 from jobctl.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from jobctl.config import QueueConfig
 
 
 @dataclass
@@ -53,11 +56,11 @@ def store() -> Store:
     return database.get_store()
 
 
-def alive_threshold() -> float:
-    """process_alive_threshold from the queue config (60 s without one)."""
+def queue_config() -> QueueConfig:
+    """The queue config the global options and environment select (built-in defaults without a file)."""
     from jobctl.config import load_queue_config
 
-    return load_queue_config(GLOBALS.config, explicit=GLOBALS.config is not None).process_alive_threshold
+    return load_queue_config(GLOBALS.config, explicit=GLOBALS.config is not None)
 
 
 def class_path(text: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""`jobctl generate job NAME`: a thin job module and its test, in the seed's style."""
+"""`jobctl generate job NAME`: a thin job module and its test, as Rails' job-writing conventions have it
+(the model does the work in `NAME_now()`; the job only calls it)."""
 
 from __future__ import annotations
 

@@ -7,31 +7,37 @@ from typing import Annotated
 import typer
 
 from jobctl import operations
-from jobctl.commands.common import JsonOpt, alive_threshold, check_state, class_path, emit_json, say, store
-from jobctl.commands.render import console, jobs_table, show_job, table
+from jobctl.commands.common import JsonOpt, check_state, class_path, emit_json, queue_config, say, store
+from jobctl.commands.render import cell, emit, jobs_table, show_job, table
 from jobctl.errors import JobNotFound
-from jobctl.formatting import ago, duration
+from jobctl.formatting import ago, duration, estimate
 from jobctl.records import STATES
 
 
 def stats(json_out: JsonOpt = False) -> None:
-    """Counts by state and queue, throughput and failures (last minute, hour), latency per queue, processes."""
-    result = operations.stats(store(), alive_threshold=alive_threshold())
+    """Counts by state and queue, throughput and failures (last minute, hour), latency per queue, processes.
+
+    Queues are those with jobs, the paused ones and those the queue config's workers name. The last minute
+    and hour are read from per-minute counters, the oldest minute prorated: estimates, shown as ≈3/min.
+    """
+    config = queue_config()
+    result = operations.stats(store(), alive_threshold=config.process_alive_threshold, named_queues=config.named_queues)
     if json_out:
         emit_json(result.to_dict())
         return
-    console.print("  ".join(f"[bold]{s}[/bold] {n:,}" for s, n in result.states.items()))
-    console.print(f"[bold]finished[/bold] {result.finished_last_minute:,}/min {result.finished_last_hour:,}/h   "
-                  f"[bold]failed[/bold] {result.failed_last_minute:,}/min {result.failed_last_hour:,}/h   "
-                  f"[bold]processes[/bold] {result.processes}")
+    emit("  ".join(f"[bold]{s}[/bold] {n:,}" for s, n in result.states.items()))
+    emit(f"[bold]finished[/bold] {estimate(result.finished_last_minute)}/min "
+         f"{estimate(result.finished_last_hour)}/h   "
+         f"[bold]failed[/bold] {estimate(result.failed_last_minute)}/min {estimate(result.failed_last_hour)}/h   "
+         f"[bold]processes[/bold] {result.processes}")
     if not result.queues:
-        console.print("no queues with waiting, running or failed jobs")
+        say("0 queues (none has jobs, is paused or is named by the queue config's workers)")
         return
     t = table("queue", "ready", "scheduled", "claimed", "blocked", "failed", "latency", "paused")
     for q in result.queues:
-        t.add_row(q.name, f"{q.ready:,}", f"{q.scheduled:,}", f"{q.claimed:,}", f"{q.blocked:,}", f"{q.failed:,}",
-                  "-" if q.latency_s is None else duration(q.latency_s), "paused" if q.paused else "")
-    console.print(t)
+        t.add_row(cell(q.name), f"{q.ready:,}", f"{q.scheduled:,}", f"{q.claimed:,}", f"{q.blocked:,}",
+                  f"{q.failed:,}", "-" if q.latency_s is None else duration(q.latency_s), "paused" if q.paused else "")
+    emit(t)
 
 
 def jobs(
@@ -52,7 +58,7 @@ def jobs(
     if not found:
         say("0 jobs")
         return
-    console.print(jobs_table(found))
+    emit(jobs_table(found))
     if len(found) == limit:
         say(f"more: --after {found[-1].id}")
 
@@ -83,9 +89,9 @@ def processes(json_out: JsonOpt = False) -> None:
     t = table("id", "kind", "hostname", "pid", "supervisor", "queues", "threads", "busy", "heartbeat", "started")
     for r in rows:
         queues = ",".join(r.queues) if r.queues else "-"
-        t.add_row(str(r.id), r.kind, r.hostname, str(r.pid), str(r.supervisor_id or "-"), queues,
+        t.add_row(str(r.id), cell(r.kind), cell(r.hostname), str(r.pid), str(r.supervisor_id or "-"), cell(queues),
                   str(r.threads or "-"), str(r.busy), ago(r.last_heartbeat_at), ago(r.started_at))
-    console.print(t)
+    emit(t)
 
 
 def recurring(json_out: JsonOpt = False) -> None:
@@ -99,6 +105,6 @@ def recurring(json_out: JsonOpt = False) -> None:
         return
     t = table("key", "schedule", "cron", "runs", "queue", "last run", "next run")
     for r in tasks:
-        t.add_row(r.key, r.schedule, r.cron, r.command or r.class_path or "", r.queue or "-",
-                  ago(r.last_run_at), ago(r.next_run_at))
-    console.print(t)
+        t.add_row(cell(r.key), cell(r.schedule), cell(r.cron), cell(r.command or r.class_path or ""),
+                  cell(r.queue or "-"), ago(r.last_run_at), ago(r.next_run_at))
+    emit(t)

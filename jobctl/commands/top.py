@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from jobctl import database
-from jobctl.commands.common import alive_threshold, resolve_url
+from jobctl.commands.common import queue_config, resolve_url
 from jobctl.config import parse_duration
 from jobctl.errors import ConfigError, UsageError
 from jobctl.store import open_store
@@ -26,7 +26,7 @@ def top(
         raise UsageError(str(exc)) from None
     url = resolve_url()
     options = database.resolve_options()
-    threshold = alive_threshold()
+    config = queue_config()
     # Fail like every verb (one line, exit 69; exit 1 without this jobctl's schema) when the database
     # cannot be used at all; once the monitor runs, losing the database shows the DISCONNECTED banner.
     probe = open_store(url, options)
@@ -38,7 +38,8 @@ def top(
     from jobctl.tui.app import TopApp
     from jobctl.tui.source import DatabaseSource
 
-    source = DatabaseSource(url, alive_threshold=threshold, open_store=lambda u: open_store(u, options))
+    source = DatabaseSource(url, alive_threshold=config.process_alive_threshold, named_queues=config.named_queues,
+                            open_store=lambda u: open_store(u, options))
     try:
         TopApp(source, interval=seconds, read_only=read_only).run()
     finally:

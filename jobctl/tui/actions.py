@@ -9,14 +9,18 @@ from typing import ClassVar
 from textual import work
 from textual.binding import BindingType
 
+from jobctl.formatting import printable
 from jobctl.records import FailureSummary, QueueStats, WriteResult
 from jobctl.tui.filtering import Filter
 from jobctl.tui.keys import ACTION_KEYS, ACTION_PANEL, VIEW_KEYS, Key, bindings
 from jobctl.tui.monitor import ActionDone, FailuresMatched, MonitorScreen
-from jobctl.tui.panels import selected_key
+from jobctl.tui.panels import clip, selected_key
 from jobctl.tui.screens import ConfirmScreen, one_line
 from jobctl.tui.snapshot import TaskRow
 from jobctl.tui.source import Source
+
+QUESTION_WIDTH = 200
+"""Characters of an error shown in a confirmation dialog."""
 
 
 class ActionMonitorScreen(MonitorScreen):
@@ -63,15 +67,15 @@ class ActionMonitorScreen(MonitorScreen):
         if row is None:
             self.notify("no failure selected", severity="warning")
             return
-        question = (f"{verb.capitalize()} 1 failed job?\n\n#{row.id} {row.class_path} on {row.queue}\n"
-                    f"{row.error}")
+        question = (f"{verb.capitalize()} 1 failed job?\n\n#{row.id} {printable(row.class_path)} on "
+                    f"{printable(row.queue)}\n{clip(row.error, QUESTION_WIDTH)}")
         self.confirm(question, f"{verb.capitalize()} 1 job", lambda: self.write(verb, [row.id]))
 
     def action_retry_matching(self) -> None:
-        self.match_failures("retry", self.filter)
+        self.match_failures("retry", self.filters["failures"])
 
     def action_discard_matching(self) -> None:
-        self.match_failures("discard", self.filter)
+        self.match_failures("discard", self.filters["failures"])
 
     @work(thread=True, group="action")
     def match_failures(self, verb: str, flt: Filter) -> None:
@@ -86,7 +90,7 @@ class ActionMonitorScreen(MonitorScreen):
         if not ids:
             self.report(f"{verb}: no failures match" + (f" “{message.filter.text}”" if message.filter else ""))
             return
-        scope = f"matching “{message.filter.text}”" if message.filter else "(no filter: every failure)"
+        scope = f"matching “{printable(message.filter.text)}”" if message.filter else "(no filter: every failure)"
         noun = "job" if len(ids) == 1 else "jobs"
         self.confirm(f"{verb.capitalize()} {len(ids):,} failed {noun} {scope}?",
                      f"{verb.capitalize()} {len(ids):,} {noun}", lambda: self.write(verb, ids))
@@ -96,24 +100,27 @@ class ActionMonitorScreen(MonitorScreen):
         if q is None:
             self.notify("no queue selected", severity="warning")
             return
+        name = printable(q.name)
         if q.paused:
-            question = f"Resume queue {q.name}?\n\nWorkers claim its {q.ready:,} ready jobs again."
+            question = f"Resume queue {name}?\n\nWorkers claim its {q.ready:,} ready jobs again."
             self.confirm(question, "Resume", lambda: self.act(
-                lambda s: f"resumed {q.name}" if s.resume(q.name) else f"{q.name} was not paused"))
+                lambda s: f"resumed {name}" if s.resume(q.name) else f"{name} was not paused"))
         else:
-            question = (f"Pause queue {q.name}?\n\nIts {q.ready:,} ready jobs wait until it is resumed; "
+            question = (f"Pause queue {name}?\n\nIts {q.ready:,} ready jobs wait until it is resumed; "
                         f"its {q.claimed:,} claimed jobs finish.")
             self.confirm(question, "Pause", lambda: self.act(
-                lambda s: f"paused {q.name}" if s.pause(q.name) else f"{q.name} was already paused"))
+                lambda s: f"paused {name}" if s.pause(q.name) else f"{name} was already paused"))
 
     def action_run_now(self) -> None:
         t = self.selected_task()
         if t is None:
             self.notify("no recurring task selected", severity="warning")
             return
-        question = f"Run recurring task {t.key} now?\n\nThis enqueues 1 job ({t.runs}) on {t.queue or 'its queue'}."
+        key = printable(t.key)
+        question = (f"Run recurring task {key} now?\n\nThis enqueues 1 job ({printable(t.runs)}) on "
+                    f"{printable(t.queue) if t.queue else 'its queue'}.")
         self.confirm(question, "Enqueue 1 job", lambda: self.act(
-            lambda s: f"{t.key}: enqueued job {s.run_recurring_now(t.key)}"))
+            lambda s: f"{key}: enqueued job {s.run_recurring_now(t.key)}"))
 
     # -- confirm, then write off the UI thread --------------------------------------------
 
@@ -135,7 +142,7 @@ class ActionMonitorScreen(MonitorScreen):
             result: WriteResult = s.retry(ids) if verb == "retry" else s.discard(ids)
             text = f"{verb}: {result.changed:,} of {result.matched:,} jobs changed"
             if result.skipped:
-                text += f" ({next(iter(result.skipped.values()))}" + \
+                text += f" ({printable(next(iter(result.skipped.values())))}" + \
                         (f" and {len(result.skipped) - 1} more)" if len(result.skipped) > 1 else ")")
             return text
 
@@ -156,6 +163,7 @@ class ActionMonitorScreen(MonitorScreen):
             self._refetch = True
 
     def report(self, text: str, *, error: bool = False) -> None:
-        """Tell the operator (a notification; also kept in `last_message`)."""
+        """Tell the operator (a notification, never read as markup; also kept in `last_message`)."""
+        text = printable(text)
         self.last_message = text
-        self.notify(text, severity="error" if error else "information")
+        self.notify(text, severity="error" if error else "information", markup=False)

@@ -28,8 +28,8 @@ class Key:
 
 VIEW_KEYS = (
     *(Key(p.key, f"panel('{p.id}')", p.key, f"{p.title} panel") for p in PANELS),
-    Key("slash", "filter", "/", "filter the tables: queue:NAME class:NAME error:TEXT or free text "
-        "(enter keeps it, escape reverts)", "filter"),
+    Key("slash", "filter", "/", "filter this panel: queue:NAME class:NAME error:TEXT or free text "
+        "(enter keeps it, escape clears it; each panel keeps its own)", "filter"),
     Key("space", "freeze", "space", "freeze or resume refreshing", "freeze"),
     Key("question_mark", "help", "?", "this help (escape closes it and any dialog)", "help"),
     Key("q", "quit", "q", "quit", "quit"),
@@ -49,7 +49,7 @@ ACTION_KEYS = (
 MOVE_HELP = (
     ("↑ ↓ PgUp PgDn", "move in the table (home, end: first, last row)"),
     ("enter", "open the job under the cursor: arguments, attempts, tracebacks (Claimed, Failures)"),
-    ("escape", "close help, a dialog or a job; leave the filter"),
+    ("escape", "close help, a dialog or a job; clear this panel's filter"),
 )
 
 ACTION_PANEL = {"retry": "failures", "discard": "failures", "retry_matching": "failures",

@@ -85,7 +85,8 @@ class MonitorScreen(Screen[None]):
         self.error: str | None = None
         """Why the last fetch failed; None while connected."""
         self.frozen = False
-        self.filter = Filter()
+        self.filters: dict[str, Filter] = {panel.id: Filter() for panel in PANELS}
+        """Each panel's own filter (`R` / `D` act on the Failures panel's)."""
         self.fetching = False
         """A fetch is in flight: ticks are skipped until it lands."""
         self.fetches = 0
@@ -95,7 +96,8 @@ class MonitorScreen(Screen[None]):
         self.last_message: str | None = None
         """The last action's outcome, as notified."""
         self._refetch = False
-        self._filter_before = ""
+        self._editing: str | None = None
+        """The panel whose filter the open filter box edits."""
         self._timer: Timer | None = None
 
     # -- layout ---------------------------------------------------------------------------
@@ -110,7 +112,7 @@ class MonitorScreen(Screen[None]):
                 with TabPane(f"{panel.key} {panel.title}", id=panel.id):
                     yield Static(classes="caption", id=f"{panel.id}-caption")
                     yield DataTable(id=f"{panel.id}-table", cursor_type="row", zebra_stripes=True)
-        yield Input(placeholder="queue:NAME class:NAME error:TEXT or free text — enter keeps, escape reverts",
+        yield Input(placeholder="queue:NAME class:NAME error:TEXT or free text — enter keeps, escape clears",
                     id="filter")
         yield Footer(show_command_palette=False)
 
@@ -136,6 +138,11 @@ class MonitorScreen(Screen[None]):
     def active_panel(self) -> str:
         """The id of the panel on show."""
         return self.query_one("#panels", TabbedContent).active
+
+    @property
+    def filter(self) -> Filter:
+        """The filter of the panel on show."""
+        return self.filters[self.active_panel]
 
     # -- fetching -------------------------------------------------------------------------
 
@@ -189,9 +196,10 @@ class MonitorScreen(Screen[None]):
     def render_header(self) -> None:
         """Header and banner (also every second, so the ages move while frozen or disconnected)."""
         age = None if self.refreshed_at is None else self.clock() - self.refreshed_at
+        panel = next(p for p in PANELS if p.id == self.active_panel)
         self.query_one("#header", Static).update(header_text(
             self.source.label, self.interval, age, frozen=self.frozen, disconnected=self.error is not None,
-            filter_text=self.filter.text, read_only=self.read_only))
+            filter_text=self.filters[panel.id].text, filter_panel=panel.title, read_only=self.read_only))
         banner = self.query_one("#banner", Banner)
         banner.display = self.error is not None
         if self.error is not None:
@@ -206,9 +214,10 @@ class MonitorScreen(Screen[None]):
         self.query_one("#counts", Static).update(counts_text(snap.counts))
         self.query_one("#rates", Rates).show(snap.rates, snap.at)
         for panel in PANELS:
-            rows = panel.rows(snap, self.filter)
+            flt = self.filters[panel.id]
+            rows = panel.rows(snap, flt)
             sync_table(self.table(panel.id), rows)
-            self.query_one(f"#{panel.id}-caption", Static).update(caption(panel, snap, len(rows), self.filter))
+            self.query_one(f"#{panel.id}-caption", Static).update(caption(panel, snap, len(rows), flt))
 
     # -- view keys ------------------------------------------------------------------------
 
@@ -218,8 +227,11 @@ class MonitorScreen(Screen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        if self._editing is not None and self._editing != event.pane.id:
+            self._close_filter()  # the box edits one panel's filter: keep what was typed there, and close
         if event.pane.id:
             self.table(event.pane.id).focus()
+        self.render_header()  # the header names the filter of the panel on show
         self.refresh_bindings()
 
     def action_freeze(self) -> None:
@@ -234,34 +246,39 @@ class MonitorScreen(Screen[None]):
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        self._filter_before = self.filter.text
+        self._editing = self.active_panel
         box.value = self.filter.text
         box.display = True
         box.focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        if event.input.display:
-            self.apply_filter(event.value)
+        if event.input.display and self._editing is not None:
+            self.apply_filter(event.value, self._editing)
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
-        self.apply_filter(event.value)
+        if self._editing is not None:
+            self.apply_filter(event.value, self._editing)
         self._close_filter()
 
     def action_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.display:
-            self.apply_filter(self._filter_before)
+        """Escape clears the filter of the panel on show, while editing it or after."""
+        panel = self._editing or self.active_panel
+        if self._editing is not None:
             self._close_filter()
+        if self.filters[panel].text:
+            self.apply_filter("", panel)
 
     def _close_filter(self) -> None:
+        self._editing = None
         self.query_one("#filter", Input).display = False
         self.table(self.active_panel).focus()
 
-    def apply_filter(self, text: str) -> None:
-        """Narrow every table (no database read: the snapshot on screen is filtered)."""
-        self.filter = Filter.parse(text)
+    def apply_filter(self, text: str, panel_id: str | None = None) -> None:
+        """Narrow one panel's table, the one on show by default (no database read: the snapshot on
+        screen is filtered)."""
+        self.filters[panel_id or self.active_panel] = Filter.parse(text)
         self.show()
 
     @on(DataTable.RowSelected)

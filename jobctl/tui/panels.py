@@ -1,5 +1,9 @@
 """The five panels: their columns, the rows a snapshot gives them (pure), and keeping a DataTable in
-step with those rows in place."""
+step with those rows in place.
+
+Every cell is a `Text` (a DataTable reads a `str` cell as markup): what comes from the database is
+shown as it is, control characters made visible by `formatting.printable`.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual.widgets import DataTable
 
-from jobctl.formatting import ago, duration
+from jobctl.formatting import ago, duration, printable
 from jobctl.tui.filtering import Filter
 from jobctl.tui.snapshot import Snapshot, failure_matches
 
-Cell = str | Text
+Cell = Text
 Row = tuple[str, tuple[Cell, ...]]
-"""(row key, cells); the first cell is always the key's text (rows are ordered by it)."""
+"""(row key, cells); the first cell is always the key's text, made printable (rows are ordered by it)."""
 
 ERROR_WIDTH = 60
 """Characters of an error shown in the Failures panel (the detail screen has all of it)."""
@@ -57,6 +62,11 @@ class Panel:
     """Rows are jobs: `enter` opens the job."""
 
 
+def txt(value: str | None, *, style: str = "", justify: JustifyMethod | None = None) -> Text:
+    """A cell showing a value from the database as plain text (`-` for None)."""
+    return Text("-" if value is None else printable(value), style=style, justify=justify)
+
+
 def num(value: int | float | None, *, style: str = "") -> Text:
     """A right-aligned number with thousands separators."""
     text = "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
@@ -69,9 +79,11 @@ def short_class(path: str) -> str:
 
 
 def clip(text: str, width: int) -> str:
-    """One line of at most `width` characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
+    """One printable line of at most `width` characters (runs of whitespace read as one space)."""
+    # Only the start can show: a 10 MB message costs no more than a short one.
+    start = text[: 8 * width]
+    line = printable(" ".join(start.split()))
+    return line if len(line) <= width and len(start) == len(text) else line[: width - 1] + "…"
 
 
 def since(value: dt.datetime | None, now: dt.datetime) -> str:
@@ -91,23 +103,23 @@ def size(value: int | None) -> Text:
     raise AssertionError("unreachable")
 
 
-def progress(done: float | None, total: float | None, message: str | None) -> str:
+def progress(done: float | None, total: float | None, message: str | None) -> Text:
     """`40/100 40% message`."""
     if done is None:
-        return "-"
+        return Text("-")
     text = f"{done:g}"
     if total:
         text += f"/{total:g} {100 * done / total:.0f}%"
-    return f"{text} {clip(message, 30)}" if message else text
+    return Text(f"{text} {clip(message, 30)}" if message else text)
 
 
 def queue_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     rows: list[Row] = []
     for q in snap.queues:
         cells: tuple[Cell, ...] = (
-            q.name, num(q.ready), num(q.scheduled), num(q.claimed), num(q.blocked), num(q.failed, style="red"),
+            txt(q.name), num(q.ready), num(q.scheduled), num(q.claimed), num(q.blocked), num(q.failed, style="red"),
             Text("-" if q.latency_s is None else duration(q.latency_s), justify="right"),
-            Text("paused", style="bold yellow") if q.paused else "")
+            Text("paused", style="bold yellow") if q.paused else Text(""))
         if flt.matches({"queue": q.name}, ()):
             rows.append((q.name, cells))
     return rows
@@ -118,7 +130,7 @@ def claimed_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     for c in snap.claimed:
         running = "-" if c.claimed_at is None else duration(max((snap.at - c.claimed_at).total_seconds(), 0.0))
         cells: tuple[Cell, ...] = (
-            Text(str(c.id), justify="right"), short_class(c.class_path), c.queue, c.process,
+            Text(str(c.id), justify="right"), txt(short_class(c.class_path)), txt(c.queue), txt(c.process),
             Text(running, justify="right"), progress(c.progress_done, c.progress_total, c.progress_message))
         if flt.matches({"queue": c.queue, "class": c.class_path}, tuple(map(str, cells))):
             rows.append((str(c.id), cells))
@@ -126,16 +138,17 @@ def claimed_rows(snap: Snapshot, flt: Filter) -> list[Row]:
 
 
 def failure_rows(snap: Snapshot, flt: Filter) -> list[Row]:
-    return [(str(f.id), (Text(str(f.id), justify="right"), short_class(f.class_path), f.queue,
-                         Text(clip(f.error, ERROR_WIDTH), style="red"), num(f.attempts), since(f.failed_at, snap.at)))
+    return [(str(f.id), (Text(str(f.id), justify="right"), txt(short_class(f.class_path)), txt(f.queue),
+                         Text(clip(f.error, ERROR_WIDTH), style="red"), num(f.attempts),
+                         Text(since(f.failed_at, snap.at))))
             for f in snap.failures if failure_matches(flt, f)]
 
 
 def recurring_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     rows: list[Row] = []
     for t in snap.recurring:
-        cells: tuple[Cell, ...] = (t.key, t.schedule, short_class(t.runs), t.queue or "-",
-                                   since(t.last_run_at, snap.at), since(t.next_run_at, snap.at))
+        cells: tuple[Cell, ...] = (txt(t.key), txt(t.schedule), txt(short_class(t.runs)), txt(t.queue or None),
+                                   Text(since(t.last_run_at, snap.at)), Text(since(t.next_run_at, snap.at)))
         if flt.matches({"queue": t.queue, "class": t.runs}, tuple(map(str, cells))):
             rows.append((t.key, cells))
     return rows
@@ -146,8 +159,9 @@ def process_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     for p in snap.processes:
         busy = f"{p.busy}/{p.threads}" if p.threads else str(p.busy or "-")
         cells: tuple[Cell, ...] = (
-            Text(str(p.id), justify="right"), p.kind, p.hostname, Text(str(p.pid), justify="right"), p.queues or "-",
-            Text(busy, justify="right"), since(p.last_heartbeat_at, snap.at), size(p.rss_bytes),
+            Text(str(p.id), justify="right"), txt(p.kind), txt(p.hostname), Text(str(p.pid), justify="right"),
+            txt(p.queues or None), Text(busy, justify="right"), Text(since(p.last_heartbeat_at, snap.at)),
+            size(p.rss_bytes),
             Text("-" if p.cpu_percent is None else f"{p.cpu_percent:.0f}%", justify="right"))
         if flt.matches({"queue": p.queues}, tuple(map(str, cells))):
             rows.append((str(p.id), cells))
@@ -205,8 +219,11 @@ def sync_table(table: DataTable[Any], rows: Sequence[Row]) -> None:
             table.add_row(*cells, key=key)
     order = [key for key, _ in rows]
     if [row.key.value for row in table.ordered_rows] != order:
-        position = {key: i for i, key in enumerate(order)}
-        table.sort(columns[0], key=lambda first: position[str(first)])
+        # The sort sees cells, not keys: the first cell shows its key made printable.
+        position: dict[str, int] = {}
+        for i, (_, cells) in enumerate(rows):
+            position.setdefault(str(cells[0]), i)
+        table.sort(columns[0], key=lambda first: position.get(str(first), len(position)))
     if cursor is not None and cursor in wanted:
         index = table.get_row_index(cursor)
         if index != table.cursor_row:

@@ -1,4 +1,5 @@
-"""Screens over the monitor: confirmation dialogs, the help listing, one job's details."""
+"""Screens over the monitor: confirmation dialogs, the help listing, one job's details. What they show
+from the database is `Text` made printable, never markup."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Static
 
-from jobctl.formatting import ago
+from jobctl.formatting import ago, printable, shortened
 from jobctl.records import JobInfo, iso
 from jobctl.tui.source import Source
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question that states what will change; `y` confirms, `n` or `escape` cancels."""
+    """A yes/no question that states what will change; `y` confirms, `n` or `escape` cancels. The
+    question is shown as plain text (callers make the data in it printable)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "yes"),
@@ -38,7 +40,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question, id="question")
+            yield Static(Text(self.question), id="question")
             with Horizontal(id="buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="error", id="yes")
                 yield Button("Cancel (n)", variant="primary", id="no")
@@ -113,7 +115,7 @@ class JobScreen(Screen[None]):
     def on_job_loaded(self, message: JobLoaded) -> None:
         body = self.query_one("#job-body", Static)
         if message.error is not None:
-            body.update(Text(f"job {self.job_id}: cannot read it: {message.error}", style="red"))
+            body.update(Text(f"job {self.job_id}: cannot read it: {printable(message.error)}", style="red"))
         elif message.job is None:
             body.update(f"job {self.job_id} no longer exists")
         else:
@@ -124,13 +126,17 @@ class JobScreen(Screen[None]):
 
 
 def job_details(job: JobInfo, now: dt.datetime) -> RenderableType:
-    """What `jobctl show` prints, as one renderable."""
+    """What `jobctl show` prints, as one renderable (long values cut as there)."""
     facts = Table(box=None, show_header=False, pad_edge=False)
     facts.add_column(style="bold", no_wrap=True)
     facts.add_column()
 
     def when(value: dt.datetime | None) -> str:
         return f"{iso(value)} ({ago(value, now)})" if value else "-"
+
+    def long(text: str, *, keep_end: bool = False) -> str:
+        cut = shortened(text, hint=f"`jobctl show {job.id} --json` has all of it", keep_end=keep_end)
+        return printable(cut, lines=True)
 
     rows = [("state", job.state), ("class", job.class_path), ("queue", job.queue), ("priority", str(job.priority)),
             ("attempts", str(job.attempts)), ("crashes", str(job.crashes)), ("key", job.key or "-"),
@@ -139,18 +145,19 @@ def job_details(job: JobInfo, now: dt.datetime) -> RenderableType:
     if job.progress is not None:
         p = job.progress.to_dict()
         total = f"/{p['total']}" if p["total"] is not None else ""
-        rows.append(("progress", f"{p['done']}{total} {p['message'] or ''} ({ago(job.progress.at, now)})"))
+        note = shortened(p["message"] or "", limit=200, hint="--json has all of it")
+        rows.append(("progress", f"{p['done']}{total} {note} ({ago(job.progress.at, now)})"))
     for name, value in rows:
-        facts.add_row(name, value)
+        facts.add_row(name, Text(printable(value)))
     parts: list[RenderableType] = [
         Text(f"job {job.id}", style="bold"), facts, Text("\narguments", style="bold"),
-        Text(json.dumps(job.arguments, indent=2, ensure_ascii=False)),
+        Text(long(json.dumps(job.arguments, indent=2, ensure_ascii=False))),
         Text(f"\nerrors ({len(job.errors)})" if job.errors else "\nno errors", style="bold")]
     for e in job.errors:
         parts.append(Text.assemble((f"\nattempt {e.attempt}", "bold"), f"  {iso(e.at)}  ",
-                                   (f"{e.error_class}: {e.message}", "red")))
+                                   (long(f"{e.error_class}: {e.message}"), "red")))
         if e.traceback:
-            parts.append(Text(e.traceback.rstrip(), style="dim"))
+            parts.append(Text(long(e.traceback.rstrip(), keep_end=True), style="dim"))
     return Group(*parts)
 
 

@@ -7,6 +7,7 @@ and posts the snapshot back, and the screen renders it (the memray pattern).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from jobctl import operations
@@ -38,7 +39,7 @@ class Counts:
     failed: int = 0
     """Jobs that failed (all of them, not only those shown)."""
     finished_last_hour: int = 0
-    """Runs finished in the last hour."""
+    """Runs finished in the last hour (an estimate: per-minute counters, the oldest minute prorated)."""
     processes: int = 0
     """Processes with a recent heartbeat."""
 
@@ -136,9 +137,10 @@ class Snapshot:
     failed_total: int = 0
     """Cumulative failed runs."""
     rates: tuple[RateSample, ...] = ()
-    """Throughput over the last RATE_WINDOW_S, oldest first."""
+    """Throughput measured between this monitor's readings over the last RATE_WINDOW_S, oldest first
+    (none at the first reading)."""
     queues: tuple[QueueStats, ...] = ()
-    """The Queues panel, by name."""
+    """The Queues panel, by name: queues with jobs, paused ones and those the queue config names."""
     claimed: tuple[ClaimedRow, ...] = ()
     """The Claimed executions panel, oldest claim first (at most CLAIMED_LIMIT)."""
     failures: tuple[FailureSummary, ...] = ()
@@ -150,11 +152,12 @@ class Snapshot:
 
 
 def advance_rates(previous: Snapshot | None, at: dt.datetime, finished_total: int, failed_total: int,
-                  seed: tuple[float, float] = (0.0, 0.0), window: float = RATE_WINDOW_S) -> tuple[RateSample, ...]:
+                  window: float = RATE_WINDOW_S) -> tuple[RateSample, ...]:
     """The rate history after one more reading: the delta of the cumulative counters since the previous
-    snapshot over the time between them. The first reading starts with `seed`, the last minute's rates."""
+    snapshot over the time between them. The first reading measures nothing yet: no sample (a rate
+    guessed for the time before the monitor started would be drawn as if it had been measured)."""
     if previous is None:
-        return (RateSample(at - dt.timedelta(seconds=60), at, *seed),)
+        return ()
     elapsed = (at - previous.at).total_seconds()
     if elapsed <= 0:
         return previous.rates
@@ -179,13 +182,13 @@ def failure_matches(flt: Filter, row: FailureSummary) -> bool:
 
 def fetch(store: Store, previous: Snapshot | None = None, *, alive_threshold: float = 60.0,
           probe: LocalProbe | None = None, failures_limit: int = FAILURES_LIMIT,
-          claimed_limit: int = CLAIMED_LIMIT) -> Snapshot:
-    """One refresh: every panel through the store's bounded reads (same code on both backends)."""
-    stats = operations.stats(store, alive_threshold=alive_threshold)
+          claimed_limit: int = CLAIMED_LIMIT, named_queues: Sequence[str] = ()) -> Snapshot:
+    """One refresh: every panel through the store's bounded reads (same code on both backends).
+    `named_queues` (those the queue config's workers name) show in the Queues panel even while empty."""
+    stats = operations.stats(store, alive_threshold=alive_threshold, named_queues=named_queues)
     totals = store.throughput_totals()
     at = stats.at
-    rates = advance_rates(previous, at, totals.finished, totals.failed,
-                          seed=(stats.finished_last_minute / 60.0, stats.failed_last_minute / 60.0))
+    rates = advance_rates(previous, at, totals.finished, totals.failed)
     claimed = tuple(
         ClaimedRow(c.id, c.class_path, c.queue, c.claimed_at,
                    f"{c.process_kind} {c.hostname}:{c.pid}" if c.hostname else "-",

@@ -68,11 +68,13 @@ class DatabaseSource:
     """
 
     def __init__(self, url: DatabaseURL, *, alive_threshold: float = 60.0, probe: LocalProbe | None = None,
-                 failures_limit: int = FAILURES_LIMIT, open_store: Callable[[DatabaseURL], Store] = open_store
-                 ) -> None:
+                 failures_limit: int = FAILURES_LIMIT, open_store: Callable[[DatabaseURL], Store] = open_store,
+                 named_queues: Sequence[str] = ()) -> None:
         self.url = url
         self.label = url.redacted
         self.alive_threshold = alive_threshold
+        self.named_queues = tuple(named_queues)
+        """Queues the queue config's workers name: shown even while empty."""
         self.failures_limit = failures_limit
         self.probe = probe if probe is not None else LocalProbe()
         self._open_store = open_store
@@ -103,7 +105,7 @@ class DatabaseSource:
 
     def fetch(self, previous: Snapshot | None) -> Snapshot:
         return self._use(lambda s: fetch(s, previous, alive_threshold=self.alive_threshold, probe=self.probe,
-                                         failures_limit=self.failures_limit))
+                                         failures_limit=self.failures_limit, named_queues=self.named_queues))
 
     def job(self, job_id: int) -> JobInfo | None:
         found = self._use(lambda s: s.get_jobs([job_id]))

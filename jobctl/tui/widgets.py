@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from jobctl.formatting import duration
+from jobctl.formatting import duration, estimate, printable
 from jobctl.tui.snapshot import RATE_WINDOW_S, Counts, RateSample
 
 
@@ -22,9 +22,9 @@ def age(seconds: float) -> str:
 
 
 def header_text(label: str, interval: float, refreshed_age: float | None, *, frozen: bool, disconnected: bool,
-                filter_text: str, read_only: bool) -> Text:
-    """`jobctl top  DATABASE  every 1s  refreshed 0s ago  [FROZEN] [read-only] filter: …`."""
-    text = Text.assemble(("jobctl top", "bold"), "  ", (label, "bold cyan"), f"  every {interval:g}s  ")
+                filter_text: str, read_only: bool, filter_panel: str = "") -> Text:
+    """`jobctl top  DATABASE  every 1s  refreshed 0s ago  [FROZEN] [read-only] Failures filter: …`."""
+    text = Text.assemble(("jobctl top", "bold"), "  ", (printable(label), "bold cyan"), f"  every {interval:g}s  ")
     if refreshed_age is None:
         text.append("connecting…", style="italic")
     else:
@@ -34,19 +34,20 @@ def header_text(label: str, interval: float, refreshed_age: float | None, *, fro
     if read_only:
         text.append("  read-only", style="bold")
     if filter_text:
-        text.append("  filter: ", style="bold")
-        text.append(filter_text, style="magenta")
+        text.append(f"  {filter_panel} filter: " if filter_panel else "  filter: ", style="bold")
+        text.append(printable(filter_text), style="magenta")
     return text
 
 
 def banner_text(error: str, data_age: float | None, interval: float) -> Text:
     """The DISCONNECTED banner: why, how old the data on screen is, that it keeps trying."""
     kept = "no data yet" if data_age is None else f"showing data from {age(data_age)} ago"
-    return Text.assemble(("DISCONNECTED", "bold"), f"  {error}  —  {kept}; retrying every {interval:g}s")
+    return Text.assemble(("DISCONNECTED", "bold"), f"  {printable(error)}  —  {kept}; retrying every {interval:g}s")
 
 
 def counts_text(counts: Counts) -> Text:
-    """`ready 12  scheduled 3  claimed 2  blocked 0  failed 5  finished/h 1,234  processes 4`."""
+    """`ready 12  scheduled 3  claimed 2  blocked 0  failed 5  finished/h ≈1,234  processes 4` (the last
+    hour is an estimate from per-minute counters, as in `jobctl stats`)."""
     text = Text()
     for name, value, style in (("ready", counts.ready, "green"), ("scheduled", counts.scheduled, ""),
                                ("claimed", counts.claimed, "cyan"), ("blocked", counts.blocked, "yellow"),
@@ -55,7 +56,8 @@ def counts_text(counts: Counts) -> Text:
         if text:
             text.append("  ")
         text.append(f"{name} ")
-        text.append(f"{value:,}", style=f"bold {style}" if value else "bold")
+        shown = estimate(value) if name == "finished/h" else f"{value:,}"
+        text.append(shown, style=f"bold {style}" if value else "bold")
     return text
 
 
@@ -65,9 +67,9 @@ BARS = "▁▂▃▄▅▆▇█"
 def spark(samples: Sequence[tuple[dt.datetime, dt.datetime, float]], now: dt.datetime, width: int,
           window: float = RATE_WINDOW_S) -> str:
     """A sparkline of `width` columns over the last `window` seconds, newest on the right. Each sample
-    is a rate over a span of time (since, at); a column shows the time-weighted mean of the spans it
-    overlaps, scaled from 0 to the largest column; blank where no span reaches (before the monitor
-    started)."""
+    is a rate measured over a span of time (since, at); a column shows the time-weighted mean of the
+    spans it overlaps, scaled from 0 to the largest column; blank where no span reaches (before the
+    monitor's second reading)."""
     if width <= 0:
         return ""
     slot = window / width
@@ -118,21 +120,22 @@ class RateLine(Widget):
 
 
 class Rates(Horizontal):
-    """finished/s and failed/s: the latest value and a sparkline over the last minutes."""
+    """finished/s and failed/s: the latest value and a sparkline over the last minutes; `-` and no bars
+    until two readings have measured something."""
 
     def compose(self) -> ComposeResult:
         yield Label("finished/s", classes="rate-label")
-        yield Label("0", id="finished-rate", classes="rate-value")
+        yield Label("-", id="finished-rate", classes="rate-value")
         yield RateLine(id="finished-spark")
         yield Label("failed/s", classes="rate-label")
-        yield Label("0", id="failed-rate", classes="rate-value")
+        yield Label("-", id="failed-rate", classes="rate-value")
         yield RateLine(id="failed-spark")
 
     def show(self, rates: tuple[RateSample, ...], now: dt.datetime) -> None:
         """Render a rate history, oldest first."""
         latest = rates[-1] if rates else None
-        self.query_one("#finished-rate", Label).update(rate(latest.finished_per_s if latest else 0.0))
-        self.query_one("#failed-rate", Label).update(rate(latest.failed_per_s if latest else 0.0))
+        self.query_one("#finished-rate", Label).update(rate(latest.finished_per_s) if latest else "-")
+        self.query_one("#failed-rate", Label).update(rate(latest.failed_per_s) if latest else "-")
         self.query_one("#finished-spark", RateLine).show(tuple((r.since, r.at, r.finished_per_s) for r in rates), now)
         self.query_one("#failed-spark", RateLine).show(tuple((r.since, r.at, r.failed_per_s) for r in rates), now)
 
