@@ -45,13 +45,17 @@ def error_of(exc: BaseException, *, with_traceback: bool = True) -> RunError:
     first frame (jobctl's own frames around `perform` tell an operator nothing)."""
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:  # an application's __str__ may raise: the run still gets an outcome
+        message = f"<{name}: str() failed>"
     if not with_traceback:
-        return RunError(name, str(exc), None)
+        return RunError(name, message, None)
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE + os.sep):
         tb = tb.tb_next
     text = "".join(traceback.format_exception(cls, exc, tb or exc.__traceback__))
-    return RunError(name, str(exc), text)
+    return RunError(name, message, text)
 
 
 def decide(job_class: type[Job] | None, exc: BaseException, executions: int) -> tuple[str, RetryOn | None]:
@@ -79,7 +83,14 @@ class Executor:
         return cls
 
     def run(self, claimed: ClaimedJob, *, executions: int, setup: Callable[[Job], None] | None = None) -> Outcome:
-        """Run one job; every exception becomes an outcome, never escapes."""
+        """Run one job; every exception becomes an outcome, never escapes.
+
+        That includes BaseExceptions (KeyboardInterrupt, asyncio.CancelledError, GeneratorExit, …)
+        raised by `perform`: in a worker's executor thread none of them can come from a signal
+        (Python delivers those to the main thread, which handles TERM and INT itself), so they are
+        the job's own doing, and the run fails like any other error (retry_on and discard_on apply
+        when they name the class). Let through, one would end the thread with the job claimed.
+        """
         start = time.perf_counter()
         job_class: type[Job] | None = None
         try:
@@ -95,7 +106,7 @@ class Executor:
             job.execute()
         except JobClassError as exc:
             return Outcome("failed", time.perf_counter() - start, error_of(exc, with_traceback=False), exception=exc)
-        except (Exception, SystemExit) as exc:  # SystemExit would silently end the worker thread
+        except BaseException as exc:  # KeyboardInterrupt and the like too: see the docstring
             state, rule = decide(job_class, exc, executions)
             duration = time.perf_counter() - start
             if rule is not None:

@@ -20,7 +20,7 @@ from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.records import ClaimedJob, Selector
 from jobctl.runtime import logs
-from jobctl.runtime.execution import Executor, Outcome, record_outcome
+from jobctl.runtime.execution import Executor, Outcome, error_of, record_outcome
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.runtime.progress import ProgressReporter
 from jobctl.store import Store
@@ -265,11 +265,15 @@ class Worker(ChildProcess):
                 return
             executions = job.executions
             slots.set(index, job.id)
-            if self.log_info:
-                logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
-                           f"(attempt {executions})", job_id=job.id, class_=job.class_path, queue=job.queue,
-                           attempt=executions)
-            outcome = run(job, executions=executions, setup=self.progress.attach)
+            try:
+                if self.log_info:
+                    logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
+                               f"(attempt {executions})", job_id=job.id, class_=job.class_path, queue=job.queue,
+                               attempt=executions)
+                outcome = run(job, executions=executions, setup=self.progress.attach)
+            except BaseException as exc:  # run() turns every error into an outcome; this is the last
+                # guard, since a dead executor thread would hold its job claimed for good
+                outcome = Outcome("failed", 0.0, error_of(exc), exception=exc)
             if outcome.state == "finished":
                 self.done.append(job.id)
                 if self.log_info:
