@@ -6,17 +6,25 @@ Real `jobctl start` processes and real CLI runs, on both backends where the faul
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 import jobctl
-from jobctl.records import ClaimedJob
+from jobctl import urls
+from jobctl.errors import DatabaseError
+from jobctl.records import ClaimedJob, RunError, Selector
 from jobctl.runtime.execution import Executor, error_of
+from jobctl.store import open_store
 from tests import runtime_jobs as rj
-from tests.runtime_helpers import children_of, connection, query, scalar, start, stop, wait_for, write_config
+from tests.jobs_for_tests import Echo
+from tests.runtime_helpers import children_of, cli, connection, query, scalar, start, stop, wait_for, write_config
 
 
 def states(url: str) -> dict[str, int]:
@@ -104,3 +112,140 @@ def test_base_exceptions_fail_their_jobs_and_the_thread_runs_the_jobs_behind(dat
     assert scalar(url, "SELECT count(*) FROM jobctl_jobs WHERE state = 'claimed'") == 0
     assert scalar(url, "SELECT count(*) FROM jobctl_processes") == 0
     assert "Traceback" not in log.read_text()
+
+
+# -- 2. a full disk under SQLite ---------------------------------------------------------------
+
+
+def test_sqlite_full_at_commit_is_a_database_error_and_the_connection_stays_usable(sqlite_url: str) -> None:
+    # max_page_count makes this connection's file "full": SQLite raises SQLITE_FULL exactly as for a full disk.
+    store = open_store(urls.parse(sqlite_url))
+    store.migrate()
+    session = store.session()
+    try:
+        jobctl.configure(database_url=sqlite_url)
+        handle = Echo.perform_later(1)
+        [job] = session.claim(Selector("any"), 1, token=7, process_id=1)
+        pages = session.conn.execute("PRAGMA page_count").fetchone()[0]  # type: ignore[attr-defined]
+        session.conn.execute(f"PRAGMA max_page_count = {pages}")  # type: ignore[attr-defined]
+        big = RunError("ValueError", "boom", "x" * 200_000)
+        with pytest.raises(DatabaseError, match=r"^database .*jobs\.sqlite3: database or disk is full"):
+            session.end(job.id, token=7, process_id=1, state="failed", error=big)
+        session.conn.execute(f"PRAGMA max_page_count = {pages * 100}")  # type: ignore[attr-defined]
+        assert session.end(job.id, token=7, process_id=1, state="failed", error=big)  # rolled back, usable
+        assert handle.state == "failed"
+
+        own = store._raw()  # type: ignore[attr-defined]
+        pages = own.execute("PRAGMA page_count").fetchone()[0]
+        own.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(DatabaseError, match="database or disk is full"):
+            store.insert_job(Echo("y" * 200_000).to_new_job())
+        assert not own.in_transaction
+    finally:
+        jobctl.configure(database_url=None)
+        session.close()
+        store.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs (root only: CI runs as root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a small tmpfs needs root to mount (CI runs as root); the max_page_count test covers the rest")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the max_page_count test covers the rest")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the disk to the last byte; the filler file's path."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for size in (1 << 16, 1 << 12, 1 << 9, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_sqlite_backs_off_and_recovers_when_space_returns(small_disk: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{small_disk / 'jobs.sqlite3'}"
+    store = open_store(urls.parse(url))
+    store.migrate()
+    store.close()
+    jobctl.configure(database_url=url)
+    log = tmp_path / "log"
+    try:
+        total = 400
+        jobctl.perform_all_later([rj.SleepOnly(0.02) for _ in range(total)])
+        proc = start(url, write_config(tmp_path / "queue.yml", threads=2, processes=1), log=log)
+        try:
+            children = running_children(proc)
+            wait_for(lambda: states(url).get("finished", 0) >= 20, what="the first jobs to finish")
+            filler = fill(small_disk)
+            enqueued = cli("enqueue", "tests.runtime_jobs:SleepOnly", "[0]", url=url)
+            assert enqueued.returncode == 69, enqueued
+            assert "database or disk is full" in one_line(enqueued.stderr)
+            wait_for(lambda: "database or disk is full" in log.read_text(), timeout=30, what="the full disk logged")
+            assert proc.poll() is None and children_of(proc.pid) == children  # nothing exited
+            filler.unlink()
+            wait_for(lambda: states(url) == {"finished": total}, timeout=60, what="every job finished")
+            assert children_of(proc.pid) == children
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- log:\n{log.read_text()[-3000:]}") from None
+        finally:
+            assert stop(proc) == 0
+    finally:
+        jobctl.configure(database_url=None)
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    worker_lines = [ln for ln in text.splitlines() if "database or disk is full" in ln and "worker" in ln]
+    assert 1 <= len(worker_lines) <= 2, worker_lines  # one line, not one per retry
+    assert "database works again" in text
+    assert scalar(url, "SELECT count(*) FROM jobctl_jobs WHERE state = 'claimed'") == 0
+    assert scalar(url, "SELECT count(*) FROM jobctl_processes") == 0
+
+
+# -- 3. a locked SQLite file -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_verbs_on_a_locked_sqlite_file_say_one_line_and_exit_69(sqlite_url: str) -> None:
+    jobctl.configure(database_url=sqlite_url)
+    try:
+        ready = Echo.perform_later(1)
+        Echo.set(queue="done").perform_later(2)
+        session = open_store(urls.parse(sqlite_url)).session()
+        [done] = session.claim(Selector("queue", "done"), 1, token=3, process_id=1)
+        session.finish([done.id], token=3, process_id=1)
+        session.close()
+    finally:
+        jobctl.configure(database_url=None)
+    path = urls.parse(sqlite_url).target
+    verbs = [["enqueue", "tests.jobs_for_tests:Echo", "[1]"], ["pause", "default"], ["discard", str(ready.id)],
+             ["clear", "--yes"], ["db", "migrate"]]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with ThreadPoolExecutor(len(verbs)) as pool:  # one busy timeout for all of them
+            results = list(pool.map(lambda args: cli(*args, url=sqlite_url), verbs))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    for args, result in zip(verbs, results, strict=True):
+        assert result.returncode == 69, (args, result)
+        line = one_line(result.stderr)
+        assert line == (f"jobctl: database {path}: database is locked (another connection held its write lock "
+                        "for over 5s); try again"), (args, line)
+    assert states(sqlite_url) == {"ready": 1, "finished": 1}  # nothing changed
+    assert scalar(sqlite_url, "SELECT count(*) FROM jobctl_jobs") == 2

@@ -40,6 +40,7 @@ from jobctl.store.sqlite.connection import (
     at,
     connect,
     latest_version,
+    mapped,
     migrate,
     require_schema,
     schema_version,
@@ -96,14 +97,17 @@ class SqliteStore(Store):
 
     @contextmanager
     def _own(self) -> Iterator[sqlite3.Connection]:
-        conn = self._open()
-        with self._lock:
-            yield conn
+        """The store's own connection; a locked file or a full disk raise DatabaseError (one line)."""
+        with mapped(self.url):
+            conn = self._open()
+            with self._lock:
+                yield conn
 
     @contextmanager
     def _conn_for(self, conn: Any) -> Iterator[sqlite3.Connection]:
         if conn is not None:
-            self._open()  # a caller's connection still needs the schema in the file
+            with mapped(self.url):
+                self._open()  # a caller's connection still needs the schema in the file
             yield conn
         else:
             with self._own() as own:
@@ -124,8 +128,9 @@ class SqliteStore(Store):
             return c.execute(Q[name], params or {}).fetchall()
 
     def session(self) -> Session:
-        self._open()  # the schema must exist before a runtime process claims
-        return SqliteSession(self.url)
+        with mapped(self.url):
+            self._open()  # the schema must exist before a runtime process claims
+            return SqliteSession(self.url)
 
     def close(self) -> None:
         with self._lock:
@@ -136,17 +141,18 @@ class SqliteStore(Store):
     # -- schema ---------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        with self._lock:
+        with self._lock, mapped(self.url):
             applied = migrate(self._raw())
             self._schema_checked = True
             return applied
 
     def schema_version(self) -> tuple[int, int]:
-        with self._lock:
+        with self._lock, mapped(self.url):
             return schema_version(self._raw()), latest_version()
 
     def ensure_schema(self) -> None:
-        self._open()
+        with mapped(self.url):
+            self._open()
 
     def check_connection(self, conn: Any) -> None:
         if not isinstance(conn, sqlite3.Connection):
