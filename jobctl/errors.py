@@ -55,3 +55,7 @@ class RecordNotFound(JobctlError):
 
 class JobClassError(JobctlError):
     """A class path does not name an importable subclass of `jobctl.Job`."""
+
+
+class UnreadableArguments(JobctlError):
+    """A stored job's arguments are not jobctl's JSON form (a hand-edited or corrupted row); it is failed, never run."""

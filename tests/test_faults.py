@@ -7,6 +7,7 @@ Real `jobctl start` processes and real CLI runs, on both backends where the faul
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 import subprocess
@@ -249,3 +250,50 @@ def test_verbs_on_a_locked_sqlite_file_say_one_line_and_exit_69(sqlite_url: str)
                         "for over 5s); try again"), (args, line)
     assert states(sqlite_url) == {"ready": 1, "finished": 1}  # nothing changed
     assert scalar(sqlite_url, "SELECT count(*) FROM jobctl_jobs") == 2
+
+
+# -- 4. a row whose arguments are not jobctl's JSON --------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("configured")
+def test_a_row_with_unreadable_arguments_is_listed_shown_and_failed(database_url: str, backend: str,
+                                                                   tmp_path: Path) -> None:
+    url = database_url
+    good = [Echo.perform_later(i) for i in range(3)]
+    bad = rj.Flaky.perform_later()  # retry_on ValueError: a JSON error must not be retried
+    text = "not json {" if backend == "sqlite" else '"just text"'  # PostgreSQL's json column refuses non-JSON
+    set_column(url, bad.id, "arguments", text)
+
+    listed = cli("jobs", "--json", url=url)
+    assert listed.returncode == 0, listed
+    shown = {j["id"]: j["arguments"] for j in json.loads(listed.stdout)}
+    assert set(shown) == {bad.id, *(h.id for h in good)}
+    assert shown[bad.id] == ({"unreadable": "not json {"} if backend == "sqlite" else "just text")
+    table = cli("jobs", url=url)
+    assert table.returncode == 0 and str(bad.id) in table.stdout, table
+    one = cli("show", str(bad.id), url=url)
+    assert one.returncode == 0 and ("unreadable" in one.stdout or "just text" in one.stdout), one
+
+    proc = start(url, write_config(tmp_path / "queue.yml", threads=2, processes=1), log=tmp_path / "log")
+    try:
+        wait_for(lambda: states(url) == {"finished": 3, "failed": 1}, timeout=30, what="3 finished, 1 failed")
+    finally:
+        assert stop(proc) == 0
+    info = jobctl.get_job(bad.id)
+    assert info.attempts == 1 and len(info.errors) == 1
+    error = info.errors[0]
+    assert error.error_class == "jobctl.errors.UnreadableArguments" and error.traceback is None
+    problem = "not valid JSON (Expecting value: line 1 column 1 (char 0))" if backend == "sqlite" \
+        else 'not {"args": [...], "kwargs": {...}}'
+    assert error.message == f"job {bad.id}: its stored arguments are {problem}; it will not be run"
+
+
+def test_a_row_whose_arguments_are_long_and_unreadable_shows_their_start(sqlite_url: str) -> None:
+    jobctl.configure(database_url=sqlite_url)
+    try:
+        handle = Echo.perform_later(1)
+        set_column(sqlite_url, handle.id, "arguments", "{" + "x" * 5000)
+        assert jobctl.get_job(handle.id).arguments == {"unreadable": "{" + "x" * 199 + "…"}
+    finally:
+        jobctl.configure(database_url=None)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jobctl import arguments
-from jobctl.errors import JobClassError
+from jobctl.errors import JobClassError, RecordNotFound, UnreadableArguments
 from jobctl.job import Job, RetryOn, load_job_class
 from jobctl.records import ClaimedJob, RunError
 from jobctl.runtime import logs
@@ -69,6 +71,33 @@ def decide(job_class: type[Job] | None, exc: BaseException, executions: int) -> 
     return "failed", None
 
 
+def _shape_problem(stored: str | Any) -> str | None:
+    """Why stored arguments cannot be what `dump_arguments` writes, or None when they could be."""
+    try:
+        data = json.loads(stored) if isinstance(stored, str) else stored
+    except ValueError as exc:
+        return f"not valid JSON ({exc})"
+    if not (isinstance(data, dict) and isinstance(data.get("args", []), list)
+            and isinstance(data.get("kwargs", {}), dict)):
+        return 'not {"args": [...], "kwargs": {...}}'
+    return None
+
+
+def unreadable(claimed: ClaimedJob, exc: BaseException) -> UnreadableArguments | None:
+    """The error for a row whose arguments raised `exc` while loading, when the row itself is to blame.
+
+    A row that is not JSON, or not an object of args and kwargs, can never run: retrying it would
+    only repeat the error. Errors raised while decoding well-formed arguments (RecordNotFound, a
+    locator's own) are the job's to judge with `retry_on` and `discard_on`.
+    """
+    if isinstance(exc, RecordNotFound):
+        return None
+    problem = _shape_problem(claimed.arguments)
+    if problem is None:
+        return None
+    return UnreadableArguments(f"job {claimed.id}: its stored arguments are {problem}; it will not be run")
+
+
 class Executor:
     """Builds and runs claimed jobs; caches job classes by path."""
 
@@ -93,6 +122,7 @@ class Executor:
         """
         start = time.perf_counter()
         job_class: type[Job] | None = None
+        job: Job | None = None
         try:
             job_class = self.job_class(claimed.class_path)
             args, kwargs = arguments.load_arguments(claimed.arguments)
@@ -104,9 +134,12 @@ class Executor:
             if setup is not None:
                 setup(job)
             job.execute()
-        except JobClassError as exc:
+        except (JobClassError, UnreadableArguments) as exc:  # the row itself cannot run: no retry
             return Outcome("failed", time.perf_counter() - start, error_of(exc, with_traceback=False), exception=exc)
         except BaseException as exc:  # KeyboardInterrupt and the like too: see the docstring
+            if job_class is not None and job is None and (bad := unreadable(claimed, exc)) is not None:
+                return Outcome("failed", time.perf_counter() - start, error_of(bad, with_traceback=False),
+                               exception=bad)
             state, rule = decide(job_class, exc, executions)
             duration = time.perf_counter() - start
             if rule is not None:

@@ -59,15 +59,36 @@ def _ids(ids: Sequence[int]) -> str:
     return json.dumps(list(ids))
 
 
+UNREADABLE_SHOWN = 200
+"""Characters of an unreadable `arguments` text shown in its place."""
+
+
+def _arguments(text: Any) -> Any:
+    """Stored arguments as JSON values; text that is not JSON (a hand-edited or corrupted row) as
+    `{"unreadable": "<the text, cut at UNREADABLE_SHOWN characters>"}`, so one such row does not
+    hide the others. A worker fails such a job without running it."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        shown = str(text)
+        return {"unreadable": shown if len(shown) <= UNREADABLE_SHOWN else shown[:UNREADABLE_SHOWN] + "…"}
+
+
 def _job(r: tuple[Any, ...]) -> JobInfo:
     """A row of the job queries (`list_jobs`, `jobs_by_ids`, `waiting_jobs`), without errors or progress."""
-    return JobInfo(id=r[0], class_path=r[1], queue=r[2], priority=r[3], state=r[4], arguments=json.loads(r[5]),
+    return JobInfo(id=r[0], class_path=r[1], queue=r[2], priority=r[3], state=r[4], arguments=_arguments(r[5]),
                    attempts=r[6], crashes=r[7], errors=(), key=r[8], progress=None, enqueued_at=at(r[9]),
                    scheduled_at=at(r[10]), claimed_at=utc(r[11]), finished_at=utc(r[12]))
 
 
 def _progress(done: Any, total: Any, message: str | None, when: float) -> Progress:
     return Progress(float(done), None if total is None else float(total), message, at(when))
+
+
+def _task_args(text: Any) -> Any:
+    """A class task's stored positional arguments (its tick jobs' arguments, shown as `_arguments` does)."""
+    found = _arguments(text)
+    return found.get("args", []) if isinstance(found, dict) and "unreadable" not in found else found
 
 
 class SqliteStore(Store):
@@ -283,7 +304,7 @@ class SqliteStore(Store):
     def recurring_tasks(self) -> list[RecurringInfo]:
         return [RecurringInfo(key=r[0], schedule=r[1], cron=r[2], class_path=None if r[4] else r[3], command=r[4],
                               # A command's tick job carries only the task key; its own args live in recurring.yml.
-                              args=None if r[4] else json.loads(r[5]).get("args", []), queue=r[6], priority=r[7],
+                              args=None if r[4] else _task_args(r[5]), queue=r[6], priority=r[7],
                               description=r[8], next_run_at=utc(r[9]), last_run_at=utc(r[10]))
                 for r in self._rows("recurring_tasks")]
 
