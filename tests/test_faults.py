@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -297,3 +298,89 @@ def test_a_row_whose_arguments_are_long_and_unreadable_shows_their_start(sqlite_
         assert jobctl.get_job(handle.id).arguments == {"unreadable": "{" + "x" * 199 + "…"}
     finally:
         jobctl.configure(database_url=None)
+
+
+# -- 5. class paths in rows --------------------------------------------------------------------
+
+SIDE_EFFECT_MODULE = """\
+import pathlib
+pathlib.Path("imported-by-a-row").write_text("module code ran")
+"""
+LAZY_MODULE = """\
+import pathlib
+
+import jobctl
+
+
+class LazyJob(jobctl.Job):
+    def perform(self) -> None:
+        pathlib.Path("lazy-job-ran").write_text("ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("configured")
+def test_a_row_never_makes_a_worker_import_code_outside_the_application(database_url: str,
+                                                                       tmp_path: Path) -> None:
+    url = database_url
+    (tmp_path / "side_effect_module.py").write_text(SIDE_EFFECT_MODULE)
+    (tmp_path / "lazy_app_jobs.py").write_text(LAZY_MODULE)
+    # The user's own command line may import what it names: `jobctl enqueue` still works.
+    enqueued = cli("enqueue", "lazy_app_jobs:LazyJob", url=url, cwd=tmp_path)
+    assert enqueued.returncode == 0, enqueued
+    lazy = int(enqueued.stderr.split()[2])
+    stdlib = "is part of Python or an installed package, not the application's code"
+    hostile = {"this:X": f"not imported: this {stdlib}",
+               "antigravity:Y": f"not imported: antigravity {stdlib}",
+               "side_effect_module:Job": f"not imported: side_effect_module ({tmp_path / 'side_effect_module.py'}) "
+                                         "defines no class Job",
+               "os:system": None,
+               "nowhere.at_all:Job": "cannot be imported: no module named 'nowhere'"}
+    ids = {}
+    for path in hostile:
+        handle = Echo.perform_later()
+        set_column(url, handle.id, "class", path)
+        ids[path] = handle.id
+    log = tmp_path / "log"
+    proc = start(url, write_config(tmp_path / "queue.yml", threads=2, processes=1), log=log)
+    try:
+        wait_for(lambda: states(url) == {"failed": len(hostile), "finished": 1}, timeout=30,
+                 what="every hostile row failed and the lazy job finished")
+    finally:
+        assert stop(proc) == 0
+    for path, reason in hostile.items():
+        [error] = jobctl.get_job(ids[path]).errors
+        assert error.error_class == "jobctl.errors.JobClassError" and error.traceback is None
+        if reason is None:
+            assert error.message == f"{path!r} is not a subclass of jobctl.Job; it will not be run"
+        else:
+            assert error.message.startswith(f"job class {path!r} {reason}"), error.message
+    assert not (tmp_path / "imported-by-a-row").exists()
+    assert (tmp_path / "lazy-job-ran").read_text() == "ok"  # the application's own module, imported lazily
+    assert jobctl.get_job(lazy).state == "finished"
+    text = log.read_text()
+    assert "Beautiful is better than ugly" not in text and "Traceback" not in text, text
+
+
+def test_class_paths_resolve_under_imports_and_in_loaded_modules(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobctl.errors import JobClassError
+    from jobctl.job import resolve_job_class
+
+    package = tmp_path / "fault_pkg"
+    (package / "deep").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "deep" / "__init__.py").write_text("")
+    (package / "deep" / "jobs.py").write_text("from tests.jobs_for_tests import Echo as Reexported\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # Re-exported, not defined there: refused from a row, unless the package is in imports:
+    with pytest.raises(JobClassError, match="defines no class Reexported"):
+        resolve_job_class("fault_pkg.deep.jobs:Reexported")
+    assert "fault_pkg.deep.jobs" not in sys.modules
+    assert resolve_job_class("fault_pkg.deep.jobs:Reexported", imports=("fault_pkg",)) is Echo
+    assert resolve_job_class("tests.jobs_for_tests.Echo") is Echo  # loaded already: the dotted form too
+    with pytest.raises(JobClassError, match="jobctl's own modules are used only as loaded"):
+        resolve_job_class("jobctl.tui.app:JobctlApp")
+    assert "jobctl.tui.app" not in sys.modules
+    with pytest.raises(JobClassError, match="is not a class path"):
+        resolve_job_class("../etc:passwd")

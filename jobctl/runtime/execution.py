@@ -7,13 +7,13 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobctl import arguments
 from jobctl.errors import JobClassError, RecordNotFound, UnreadableArguments
-from jobctl.job import Job, RetryOn, load_job_class
+from jobctl.job import Job, RetryOn, resolve_job_class
 from jobctl.records import ClaimedJob, RunError
 from jobctl.runtime import logs
 from jobctl.store import Session
@@ -99,16 +99,21 @@ def unreadable(claimed: ClaimedJob, exc: BaseException) -> UnreadableArguments |
 
 
 class Executor:
-    """Builds and runs claimed jobs; caches job classes by path."""
+    """Builds and runs claimed jobs; caches job classes by path.
 
-    def __init__(self) -> None:
+    `imports` are the packages of the configuration's `imports:`: a row may name a class in a
+    module under them even before it is imported (see `jobctl.job.resolve_job_class`).
+    """
+
+    def __init__(self, imports: Sequence[str] = ()) -> None:
         self._classes: dict[str, type[Job]] = {}
+        self.imports = tuple(imports)
 
     def job_class(self, path: str) -> type[Job]:
-        """The job class named by a row (only `jobctl.Job` subclasses)."""
+        """The job class named by a row (only `jobctl.Job` subclasses, never an arbitrary import)."""
         cls = self._classes.get(path)
         if cls is None:
-            cls = self._classes[path] = load_job_class(path)
+            cls = self._classes[path] = resolve_job_class(path, imports=self.imports)
         return cls
 
     def run(self, claimed: ClaimedJob, *, executions: int, setup: Callable[[Job], None] | None = None) -> Outcome:

@@ -63,7 +63,7 @@ class Worker(ChildProcess):
         """Jobs this worker holds claims for, as far as it knows (main thread only): claimed and not yet
         recorded as finished, retried, failed or discarded."""
         self.hints: dict[Selector, tuple[int, int]] = {}
-        self.executor = Executor()
+        self.executor = Executor(imports=queue_config.imports)
         self.progress = ProgressReporter(store)
         self.log_info = logs.LOGGER.isEnabledFor(INFO)
 
