@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -384,3 +385,38 @@ def test_class_paths_resolve_under_imports_and_in_loaded_modules(tmp_path: Path,
     assert "jobctl.tui.app" not in sys.modules
     with pytest.raises(JobClassError, match="is not a class path"):
         resolve_job_class("../etc:passwd")
+
+
+# -- 6. modes of the files jobctl creates ------------------------------------------------------
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_a_new_sqlite_file_and_its_wal_and_shm_are_private(tmp_path: Path, umask: int) -> None:
+    path = tmp_path / "new.sqlite3"
+    old = os.umask(umask)
+    try:
+        store = open_store(urls.parse(f"sqlite:///{path}"))
+        try:
+            store.ensure_schema()  # creates the file and writes its schema: -wal and -shm exist while open
+            modes = {p.name: file_mode(p) for p in tmp_path.iterdir()}
+        finally:
+            store.close()
+    finally:
+        os.umask(old)
+    assert modes == {"new.sqlite3": 0o600, "new.sqlite3-wal": 0o600, "new.sqlite3-shm": 0o600}
+
+
+def test_an_existing_sqlite_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    sqlite3.connect(path).close()
+    os.chmod(path, 0o640)
+    store = open_store(urls.parse(f"sqlite:///{path}"))
+    try:
+        store.ensure_schema()
+    finally:
+        store.close()
+    assert file_mode(path) == 0o640

@@ -18,6 +18,9 @@ from jobctl.store.common import schema_outdated
 from jobctl.urls import DatabaseURL
 
 BUSY_TIMEOUT_S = 5.0
+FILE_MODE = 0o600
+"""Mode of a database file jobctl creates (less if the umask says so); SQLite gives its -wal and -shm
+files the database's mode. Jobs' arguments and errors are the application's data."""
 PACKAGE = "jobctl.store.sqlite"
 Q = sqlfiles.load(PACKAGE)
 """The backend's named queries."""
@@ -39,10 +42,16 @@ def at(value: float) -> dt.datetime:
 
 
 def connect(url: DatabaseURL, *, synchronous: str = "FULL") -> sqlite3.Connection:
-    """Open the file in WAL mode, autocommit (explicit BEGIN), usable from any thread of this process."""
+    """Open the file in WAL mode, autocommit (explicit BEGIN), usable from any thread of this process.
+
+    A file that does not exist yet is created here with FILE_MODE first: SQLite would create it
+    0644 (less the umask), readable by every user of the host.
+    """
     folder = os.path.dirname(url.target)
     if folder and not os.path.isdir(folder):
         raise DatabaseError(f"cannot open {url.redacted}: directory {folder} does not exist")
+    with contextlib.suppress(OSError):  # it exists already, or SQLite will say why it cannot be opened
+        os.close(os.open(url.target, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
         conn = sqlite3.connect(url.target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
