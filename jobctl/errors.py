@@ -94,3 +94,7 @@ class JobDiscarded(JobctlError):
         """The exception that discarded it, when one did."""
         self.message = message
         """Its message."""
+
+
+class UnreadableArguments(JobctlError):
+    """A stored job's arguments are not jobctl's JSON form (a hand-edited or corrupted row); it is failed, never run."""

@@ -171,3 +171,33 @@ class Announced(jobctl.Job):
         record(self, "started", start)
         time.sleep(seconds)
         record(self, "ended", start, time.time())
+
+
+class RaisesKeyboardInterrupt(jobctl.Job):
+    """Raises KeyboardInterrupt out of perform (no signal: the job's own doing)."""
+
+    def perform(self) -> None:
+        raise KeyboardInterrupt("raised by the job")
+
+
+class AwaitsCancelledTask(jobctl.Job):
+    """An async perform that awaits a task cancelled under it: asyncio.CancelledError comes out."""
+
+    async def perform(self) -> None:
+        import asyncio
+
+        task = asyncio.ensure_future(asyncio.sleep(30))
+        await asyncio.sleep(0)
+        task.cancel()
+        await task
+
+
+class Halt(BaseException):
+    """An application's own BaseException subclass."""
+
+
+class RaisesHalt(jobctl.Job):
+    """Raises a BaseException subclass that is not an Exception."""
+
+    def perform(self) -> None:
+        raise Halt("halted by the job")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from jobctl import arguments
-from jobctl.errors import JobClassError
-from jobctl.job import Job, RetryOn, load_job_class
+from jobctl.errors import JobClassError, RecordNotFound, UnreadableArguments
+from jobctl.job import Job, RetryOn, resolve_job_class
 from jobctl.records import ClaimedJob, RunError
 from jobctl.runtime import logs
 from jobctl.store import Session
@@ -45,13 +47,17 @@ def error_of(exc: BaseException, *, with_traceback: bool = True) -> RunError:
     first frame (jobctl's own frames around `perform` tell an operator nothing)."""
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:  # an application's __str__ may raise: the run still gets an outcome
+        message = f"<{name}: str() failed>"
     if not with_traceback:
-        return RunError(name, str(exc), None)
+        return RunError(name, message, None)
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE + os.sep):
         tb = tb.tb_next
     text = "".join(traceback.format_exception(cls, exc, tb or exc.__traceback__))
-    return RunError(name, str(exc), text)
+    return RunError(name, message, text)
 
 
 def decide(job_class: type[Job] | None, exc: BaseException, executions: int) -> tuple[str, RetryOn | None]:
@@ -65,23 +71,63 @@ def decide(job_class: type[Job] | None, exc: BaseException, executions: int) -> 
     return "failed", None
 
 
-class Executor:
-    """Builds and runs claimed jobs; caches job classes by path."""
+def _shape_problem(stored: str | Any) -> str | None:
+    """Why stored arguments cannot be what `dump_arguments` writes, or None when they could be."""
+    try:
+        data = json.loads(stored) if isinstance(stored, str) else stored
+    except ValueError as exc:
+        return f"not valid JSON ({exc})"
+    if not (isinstance(data, dict) and isinstance(data.get("args", []), list)
+            and isinstance(data.get("kwargs", {}), dict)):
+        return 'not {"args": [...], "kwargs": {...}}'
+    return None
 
-    def __init__(self) -> None:
+
+def unreadable(claimed: ClaimedJob, exc: BaseException) -> UnreadableArguments | None:
+    """The error for a row whose arguments raised `exc` while loading, when the row itself is to blame.
+
+    A row that is not JSON, or not an object of args and kwargs, can never run: retrying it would
+    only repeat the error. Errors raised while decoding well-formed arguments (RecordNotFound, a
+    locator's own) are the job's to judge with `retry_on` and `discard_on`.
+    """
+    if isinstance(exc, RecordNotFound):
+        return None
+    problem = _shape_problem(claimed.arguments)
+    if problem is None:
+        return None
+    return UnreadableArguments(f"job {claimed.id}: its stored arguments are {problem}; it will not be run")
+
+
+class Executor:
+    """Builds and runs claimed jobs; caches job classes by path.
+
+    `imports` are the packages of the configuration's `imports:`: a row may name a class in a
+    module under them even before it is imported (see `jobctl.job.resolve_job_class`).
+    """
+
+    def __init__(self, imports: Sequence[str] = ()) -> None:
         self._classes: dict[str, type[Job]] = {}
+        self.imports = tuple(imports)
 
     def job_class(self, path: str) -> type[Job]:
-        """The job class named by a row (only `jobctl.Job` subclasses)."""
+        """The job class named by a row (only `jobctl.Job` subclasses, never an arbitrary import)."""
         cls = self._classes.get(path)
         if cls is None:
-            cls = self._classes[path] = load_job_class(path)
+            cls = self._classes[path] = resolve_job_class(path, imports=self.imports)
         return cls
 
     def run(self, claimed: ClaimedJob, *, executions: int, setup: Callable[[Job], None] | None = None) -> Outcome:
-        """Run one job; every exception becomes an outcome, never escapes."""
+        """Run one job; every exception becomes an outcome, never escapes.
+
+        That includes BaseExceptions (KeyboardInterrupt, asyncio.CancelledError, GeneratorExit, …)
+        raised by `perform`: in a worker's executor thread none of them can come from a signal
+        (Python delivers those to the main thread, which handles TERM and INT itself), so they are
+        the job's own doing, and the run fails like any other error (retry_on and discard_on apply
+        when they name the class). Let through, one would end the thread with the job claimed.
+        """
         start = time.perf_counter()
         job_class: type[Job] | None = None
+        job: Job | None = None
         try:
             job_class = self.job_class(claimed.class_path)
             args, kwargs = arguments.load_arguments(claimed.arguments)
@@ -93,9 +139,12 @@ class Executor:
             if setup is not None:
                 setup(job)
             job.execute()
-        except JobClassError as exc:
+        except (JobClassError, UnreadableArguments) as exc:  # the row itself cannot run: no retry
             return Outcome("failed", time.perf_counter() - start, error_of(exc, with_traceback=False), exception=exc)
-        except (Exception, SystemExit) as exc:  # SystemExit would silently end the worker thread
+        except BaseException as exc:  # KeyboardInterrupt and the like too: see the docstring
+            if job_class is not None and job is None and (bad := unreadable(claimed, exc)) is not None:
+                return Outcome("failed", time.perf_counter() - start, error_of(bad, with_traceback=False),
+                               exception=bad)
             state, rule = decide(job_class, exc, executions)
             duration = time.perf_counter() - start
             if rule is not None:

@@ -26,6 +26,10 @@ from jobctl.runtime import logs
 from jobctl.store import Session, Store
 
 HOSTNAME = socket.gethostname()
+RETRY_DELAY_MAX_S = 5.0
+"""Longest wait between two tries while the database keeps failing a child."""
+REPORT_EVERY_S = 60.0
+"""While the database keeps failing with the same error, one log line this often."""
 
 
 class SlotTable:
@@ -119,6 +123,11 @@ class ChildProcess:
         self.wake = threading.Event()
         self.process_id = 0
         self.session: Session | None = None
+        self.outage_since: float | None = None
+        """When the database started failing this process (monotonic); None while it works."""
+        self._retry_delay = 0.0
+        self._last_failure = 0.0
+        self._reported = ("", 0.0)
 
     def request_stop(self, *_: Any) -> None:
         """Stop taking new work; finish what runs within shutdown_timeout."""
@@ -149,17 +158,55 @@ class ChildProcess:
                 delay = min(delay * 2, 5.0)
 
     def reconnect(self, exc: DatabaseError) -> None:
-        """Drop a broken session and open a new one."""
-        logs.event(logging.WARNING, "database_unavailable", f"{self.kind} {self.process_id}: {exc}")
+        """Drop a broken session and open a new one.
+
+        The first failure reconnects at once (a restarted server is back); while failures repeat
+        (the database is down, locked, or its disk is full, so a fresh connection fails again) the
+        waits double up to RETRY_DELAY_MAX_S. One log line when it starts, then one a minute while
+        the error stays the same; `recovered` logs the end.
+        """
+        now = time.monotonic()
+        message = str(exc)
+        if self.outage_since is None or now - self._last_failure > REPORT_EVERY_S:
+            self.outage_since, self._retry_delay = now, 0.0
+            self._reported = (message, now)
+            logs.event(logging.WARNING, "database_unavailable",
+                       f"{self.kind} {self.process_id}: {message}; retrying until it works")
+        else:
+            self._retry_delay = min(max(self._retry_delay * 2, 0.1), RETRY_DELAY_MAX_S)
+            if message != self._reported[0] or now - self._reported[1] >= REPORT_EVERY_S:
+                self._reported = (message, now)
+                logs.event(logging.WARNING, "database_unavailable",
+                           f"{self.kind} {self.process_id}: {message}; still retrying after "
+                           f"{now - self.outage_since:.0f}s")
+        self._last_failure = now
         if self.session is not None:
             with contextlib.suppress(Exception):
                 self.session.close()
+            self.session = None
+        self._pause(self._retry_delay)
         self.session = self.connect()
 
+    def recovered(self) -> None:
+        """The database works again (after `reconnect`): say so once."""
+        if self.outage_since is not None:
+            logs.event(logging.INFO, "database_available", f"{self.kind} {self.process_id}: database works again "
+                       f"after {time.monotonic() - self.outage_since:.1f}s")
+            self.outage_since = None
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less when asked to stop."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
+            self.wake.wait(left)
+            self.wake.clear()
+
     def db(self) -> Session:
-        """The current session."""
-        assert self.session is not None
-        return self.session
+        """The current session (DatabaseError when a reconnect during a stop left none)."""
+        session = self.session
+        if session is None:
+            raise DatabaseError(f"{self.kind} {self.process_id}: not connected to the database")
+        return session
 
     def run_rounds(self, round_: Callable[[], float]) -> int:
         """Call `round_` (returning seconds to wait) until stopped or orphaned, reconnecting after a
@@ -169,8 +216,13 @@ class ChildProcess:
             try:
                 wait = round_()
             except DatabaseError as exc:
-                self.reconnect(exc)
+                try:
+                    self.reconnect(exc)
+                except DatabaseError:
+                    break  # stopping or orphaned while the database is away
                 continue
+            if self.outage_since is not None:
+                self.recovered()
             self.wake.wait(wait)
         self.leave()
         return 0

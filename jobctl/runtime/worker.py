@@ -20,7 +20,7 @@ from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.records import ClaimedJob, Selector
 from jobctl.runtime import logs
-from jobctl.runtime.execution import Executor, Outcome, record_outcome
+from jobctl.runtime.execution import Executor, Outcome, error_of, record_outcome
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.runtime.progress import ProgressReporter
 from jobctl.store import Store
@@ -63,7 +63,7 @@ class Worker(ChildProcess):
         """Jobs this worker holds claims for, as far as it knows (main thread only): claimed and not yet
         recorded as finished, retried, failed or discarded."""
         self.hints: dict[Selector, tuple[int, int]] = {}
-        self.executor = Executor()
+        self.executor = Executor(imports=queue_config.imports)
         self.progress = ProgressReporter(store)
         self.log_info = logs.LOGGER.isEnabledFor(INFO)
 
@@ -131,11 +131,15 @@ class Worker(ChildProcess):
                     got = self._claim(want, pending)
                     self.claimed_total += got
                     pending.clear()
+                    if self.outage_since is not None:
+                        self.recovered()
                     if got == want:
                         self.maybe_more = True
                     continue
                 if pending and (len(pending) >= FLUSH_AT or holding == 0 or now - pending_since >= FLUSH_AFTER_S):
                     self._finish_pending()
+                    if self.outage_since is not None:
+                        self.recovered()
                     continue
             except DatabaseError as exc:
                 self._recover(exc)
@@ -151,23 +155,31 @@ class Worker(ChildProcess):
     def _recover(self, exc: DatabaseError) -> None:
         """Reconnect; a claim statement cut off after its commit may have claimed jobs we never heard
         of: give back every claim we do not know we hold. Jobs that finished meanwhile are recorded
-        first: they ran, and must not run again."""
-        self.reconnect(exc)
-        self.hints.clear()
-        try:
-            while self.done:
-                self.pending.append(self.done.popleft())
-            if self.pending:
-                self._finish_pending()
-            if self.outcomes:
-                self._apply_outcomes()
-            released = self.db().release_claims(self.process_id, sorted(self.in_hand))
-        except DatabaseError as again:
-            self._recover(again)
+        first: they ran, and must not run again. While the database keeps failing (down, locked,
+        its disk full), `reconnect` backs off; running jobs go on, their outcomes wait in memory."""
+        while True:
+            try:
+                self.reconnect(exc)
+            except DatabaseError:
+                return  # stopping (or orphaned) while the database is away: the shutdown copes
+            self.hints.clear()
+            try:
+                while self.done:
+                    self.pending.append(self.done.popleft())
+                if self.pending:
+                    self._finish_pending()
+                if self.outcomes:
+                    self._apply_outcomes()
+                released = self.db().release_claims(self.process_id, sorted(self.in_hand))
+            except DatabaseError as again:
+                if self.stopping or self.parent_gone():
+                    return  # the main loop stops; the shutdown tries once more, the supervisor does the rest
+                exc = again
+                continue
+            if released:
+                logs.event(logging.INFO, "claims_released", f"worker {self.process_id}: {released} claimed jobs "
+                           "back to ready after the database connection was lost")
             return
-        if released:
-            logs.event(logging.INFO, "claims_released", f"worker {self.process_id}: {released} claimed jobs back "
-                       "to ready after the database connection was lost")
 
     def _finish_pending(self) -> None:
         self.db().finish(self.pending, token=self.token, process_id=self.process_id)
@@ -265,11 +277,15 @@ class Worker(ChildProcess):
                 return
             executions = job.executions
             slots.set(index, job.id)
-            if self.log_info:
-                logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
-                           f"(attempt {executions})", job_id=job.id, class_=job.class_path, queue=job.queue,
-                           attempt=executions)
-            outcome = run(job, executions=executions, setup=self.progress.attach)
+            try:
+                if self.log_info:
+                    logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
+                               f"(attempt {executions})", job_id=job.id, class_=job.class_path, queue=job.queue,
+                               attempt=executions)
+                outcome = run(job, executions=executions, setup=self.progress.attach)
+            except BaseException as exc:  # run() turns every error into an outcome; this is the last
+                # guard, since a dead executor thread would hold its job claimed for good
+                outcome = Outcome("failed", 0.0, error_of(exc), exception=exc)
             if outcome.state == "finished":
                 self.done.append(job.id)
                 if self.log_info:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -9,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from jobctl.errors import DatabaseError
 from jobctl.store import sqlfiles
@@ -17,6 +18,9 @@ from jobctl.store.common import schema_outdated
 from jobctl.urls import DatabaseURL
 
 BUSY_TIMEOUT_S = 5.0
+FILE_MODE = 0o600
+"""Mode of a database file jobctl creates (less if the umask says so); SQLite gives its -wal and -shm
+files the database's mode. Jobs' arguments and errors are the application's data."""
 PACKAGE = "jobctl.store.sqlite"
 Q = sqlfiles.load(PACKAGE)
 """The backend's named queries."""
@@ -38,17 +42,60 @@ def at(value: float) -> dt.datetime:
 
 
 def connect(url: DatabaseURL, *, synchronous: str = "FULL") -> sqlite3.Connection:
-    """Open the file in WAL mode, autocommit (explicit BEGIN), usable from any thread of this process."""
+    """Open the file in WAL mode, autocommit (explicit BEGIN), usable from any thread of this process.
+
+    A file that does not exist yet is created here with FILE_MODE first: SQLite would create it
+    0644 (less the umask), readable by every user of the host.
+    """
     folder = os.path.dirname(url.target)
     if folder and not os.path.isdir(folder):
         raise DatabaseError(f"cannot open {url.redacted}: directory {folder} does not exist")
+    with contextlib.suppress(OSError):  # it exists already, or SQLite will say why it cannot be opened
+        os.close(os.open(url.target, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
     try:
         conn = sqlite3.connect(url.target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
     except sqlite3.Error as exc:
-        raise DatabaseError(f"cannot open {url.redacted}: {exc}") from None
+        raise DatabaseError(f"cannot open {url.redacted}: {unavailable_reason(exc)}") from None
     return conn
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock we need."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def unavailable(exc: BaseException) -> TypeGuard[sqlite3.Error]:
+    """Whether an SQLite error means the file cannot be used right now (locked, full, unreadable, read-only),
+    rather than a mistake in the statement: these become DatabaseError."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+def unavailable_reason(exc: sqlite3.Error) -> str:
+    """SQLite's message, with what to do about the usual causes."""
+    text = " ".join(str(exc).split())
+    if is_busy(exc):
+        return f"{text} (another connection held its write lock for over {BUSY_TIMEOUT_S:.0f}s); try again"
+    if "full" in text:
+        return f"{text} (free space on the file's disk)"
+    return text
+
+
+def database_error(exc: sqlite3.Error, url: DatabaseURL) -> DatabaseError:
+    """An SQLite failure as one line naming the file."""
+    return DatabaseError(f"database {url.target}: {unavailable_reason(exc)}")
+
+
+@contextmanager
+def mapped(url: DatabaseURL) -> Iterator[None]:
+    """Inside: SQLite errors that mean the file is unusable right now are raised as DatabaseError."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if unavailable(exc):
+            raise database_error(exc, url) from None
+        raise
 
 
 def split_script(text: str) -> list[str]:
@@ -84,10 +131,14 @@ def write(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite may have rolled back already (a full disk, an I/O error); a COMMIT that failed
+        # leaves the transaction open, and the connection unusable until it is rolled back.
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -10,11 +11,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from jobctl.errors import DatabaseError
 from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
 from jobctl.store.common import HEAD
 from jobctl.store.interface import Session
-from jobctl.store.sqlite.connection import Q, connect, script
+from jobctl.store.sqlite.connection import Q, connect, database_error, is_busy, mapped, script, unavailable
 from jobctl.urls import DatabaseURL
 
 T = TypeVar("T")
@@ -37,21 +37,30 @@ class SqliteSession(Session):
         self.conn.close()
 
     def _tx(self, body: Callable[[sqlite3.Connection, float], T]) -> T:
-        """Run `body(conn, now)` in a write transaction; SQLITE_BUSY means try again, never a lost job."""
+        """Run `body(conn, now)` in a write transaction; SQLITE_BUSY means try again, never a lost job.
+
+        A file that stays locked, or whose disk is full (SQLite says so at COMMIT), raises
+        DatabaseError like an unreachable server: the runtime backs off and tries again.
+        """
+        conn = self.conn
         deadline = time.monotonic() + BUSY_RETRY_FOR_S
         while True:
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) and time.monotonic() < deadline:
+                if is_busy(exc) and time.monotonic() < deadline:
                     continue
-                raise DatabaseError(f"database {self.url.redacted}: {exc}") from None
+                raise database_error(exc, self.url) from None
             try:
-                result = body(self.conn, time.time())
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+                result = body(conn, time.time())
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite may have rolled back already; a failed COMMIT has not
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if unavailable(exc):
+                    raise database_error(exc, self.url) from None
                 raise
-            self.conn.execute("COMMIT")
             return result
 
     def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
@@ -85,11 +94,13 @@ class SqliteSession(Session):
             "process_id": process_id, "keep": json.dumps(list(keep))}).rowcount))
 
     def stale_processes(self, threshold: float) -> list[ProcessRef]:
-        rows = self.conn.execute(Q["stale_processes"], {"now": time.time(), "threshold": threshold}).fetchall()
+        with mapped(self.url):
+            rows = self.conn.execute(Q["stale_processes"], {"now": time.time(), "threshold": threshold}).fetchall()
         return [ProcessRef._make(r) for r in rows]
 
     def host_processes(self, hostname: str) -> list[ProcessRef]:
-        rows = self.conn.execute(Q["host_processes"], {"hostname": hostname}).fetchall()
+        with mapped(self.url):
+            rows = self.conn.execute(Q["host_processes"], {"hostname": hostname}).fetchall()
         return [ProcessRef._make(r) for r in rows]
 
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,

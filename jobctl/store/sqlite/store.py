@@ -40,6 +40,7 @@ from jobctl.store.sqlite.connection import (
     at,
     connect,
     latest_version,
+    mapped,
     migrate,
     require_schema,
     schema_version,
@@ -58,15 +59,36 @@ def _ids(ids: Sequence[int]) -> str:
     return json.dumps(list(ids))
 
 
+UNREADABLE_SHOWN = 200
+"""Characters of an unreadable `arguments` text shown in its place."""
+
+
+def _arguments(text: Any) -> Any:
+    """Stored arguments as JSON values; text that is not JSON (a hand-edited or corrupted row) as
+    `{"unreadable": "<the text, cut at UNREADABLE_SHOWN characters>"}`, so one such row does not
+    hide the others. A worker fails such a job without running it."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        shown = str(text)
+        return {"unreadable": shown if len(shown) <= UNREADABLE_SHOWN else shown[:UNREADABLE_SHOWN] + "…"}
+
+
 def _job(r: tuple[Any, ...]) -> JobInfo:
     """A row of the job queries (`list_jobs`, `jobs_by_ids`, `waiting_jobs`), without errors or progress."""
-    return JobInfo(id=r[0], class_path=r[1], queue=r[2], priority=r[3], state=r[4], arguments=json.loads(r[5]),
+    return JobInfo(id=r[0], class_path=r[1], queue=r[2], priority=r[3], state=r[4], arguments=_arguments(r[5]),
                    attempts=r[6], crashes=r[7], errors=(), key=r[8], progress=None, enqueued_at=at(r[9]),
                    scheduled_at=at(r[10]), claimed_at=utc(r[11]), finished_at=utc(r[12]))
 
 
 def _progress(done: Any, total: Any, message: str | None, when: float) -> Progress:
     return Progress(float(done), None if total is None else float(total), message, at(when))
+
+
+def _task_args(text: Any) -> Any:
+    """A class task's stored positional arguments (its tick jobs' arguments, shown as `_arguments` does)."""
+    found = _arguments(text)
+    return found.get("args", []) if isinstance(found, dict) and "unreadable" not in found else found
 
 
 class SqliteStore(Store):
@@ -96,14 +118,17 @@ class SqliteStore(Store):
 
     @contextmanager
     def _own(self) -> Iterator[sqlite3.Connection]:
-        conn = self._open()
-        with self._lock:
-            yield conn
+        """The store's own connection; a locked file or a full disk raise DatabaseError (one line)."""
+        with mapped(self.url):
+            conn = self._open()
+            with self._lock:
+                yield conn
 
     @contextmanager
     def _conn_for(self, conn: Any) -> Iterator[sqlite3.Connection]:
         if conn is not None:
-            self._open()  # a caller's connection still needs the schema in the file
+            with mapped(self.url):
+                self._open()  # a caller's connection still needs the schema in the file
             yield conn
         else:
             with self._own() as own:
@@ -124,8 +149,9 @@ class SqliteStore(Store):
             return c.execute(Q[name], params or {}).fetchall()
 
     def session(self) -> Session:
-        self._open()  # the schema must exist before a runtime process claims
-        return SqliteSession(self.url)
+        with mapped(self.url):
+            self._open()  # the schema must exist before a runtime process claims
+            return SqliteSession(self.url)
 
     def close(self) -> None:
         with self._lock:
@@ -136,17 +162,18 @@ class SqliteStore(Store):
     # -- schema ---------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        with self._lock:
+        with self._lock, mapped(self.url):
             applied = migrate(self._raw())
             self._schema_checked = True
             return applied
 
     def schema_version(self) -> tuple[int, int]:
-        with self._lock:
+        with self._lock, mapped(self.url):
             return schema_version(self._raw()), latest_version()
 
     def ensure_schema(self) -> None:
-        self._open()
+        with mapped(self.url):
+            self._open()
 
     def check_connection(self, conn: Any) -> None:
         if not isinstance(conn, sqlite3.Connection):
@@ -283,7 +310,7 @@ class SqliteStore(Store):
     def recurring_tasks(self) -> list[RecurringInfo]:
         return [RecurringInfo(key=r[0], schedule=r[1], cron=r[2], class_path=None if r[4] else r[3], command=r[4],
                               # A command's tick job carries only the task key; its own args live in recurring.yml.
-                              args=None if r[4] else json.loads(r[5]).get("args", []), queue=r[6], priority=r[7],
+                              args=None if r[4] else _task_args(r[5]), queue=r[6], priority=r[7],
                               description=r[8], next_run_at=utc(r[9]), last_run_at=utc(r[10]),
                               last_run_manual=bool(r[11]))
                 for r in self._rows("recurring_tasks")]
