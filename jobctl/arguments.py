@@ -189,6 +189,31 @@ def dump_arguments(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
     return text
 
 
+def dump_result(value: Any, *, what: str, max_bytes: int) -> str:
+    """A job's return value as the stored JSON text (the argument forms); `SerializationError` naming `what`
+    (the job) and the value's type when it cannot be stored, or its JSON is over `max_bytes`."""
+    kind = f"{type(value).__module__}.{type(value).__qualname__}" if type(value).__module__ != "builtins" \
+        else type(value).__qualname__
+    try:
+        text = _ENCODER.encode(encode(value, "result"))
+    except (ArgumentTooDeep, RecursionError):
+        raise SerializationError(f"{what} returned a {kind} that cannot be stored: {_TOO_DEEP}") from None
+    except SerializationError as exc:
+        detail = str(exc).removeprefix("cannot serialise argument ")  # `result['items'][0]: …`
+        raise SerializationError(f"{what} returned a {kind} that cannot be stored: {detail}") from None
+    if not text.isascii():
+        if _has_surrogate(text):
+            raise SerializationError(f"{what} returned a {kind} whose text holds a lone surrogate, which UTF-8 "
+                                     "cannot store")
+        size = len(text.encode("utf-8"))
+    else:
+        size = len(text)
+    if size > max_bytes:
+        raise SerializationError(f"{what} returned a {kind} of {size:,} bytes as JSON, over its max_result_bytes "
+                                 f"({max_bytes:,})")
+    return text
+
+
 def _has_surrogate(text: str) -> bool:
     """True when `text` holds a lone surrogate (`"\\ud800"`), which UTF-8, and so both databases, cannot store."""
     try:

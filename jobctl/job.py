@@ -22,6 +22,8 @@ from jobctl.errors import JobClassError, JobDiscarded, JobFailed, JobNotFound, O
 from jobctl.records import STATES, JobInfo, Limit, NewJob, ReadyJobs
 
 Wait = float | int | str | Callable[[int], float]
+MAX_RESULT_BYTES = 1_000_000
+"""What `Job.max_result_bytes` is unless a class sets its own: 1 MB of JSON."""
 
 
 class RetryOn:
@@ -419,6 +421,8 @@ class Job:
     retry_on: ClassVar[Sequence[RetryOn]] = ()
     discard_on: ClassVar[Sequence[type[BaseException]]] = ()
     limits_concurrency: ClassVar[ConcurrencyLimit | None] = None
+    max_result_bytes: ClassVar[int] = MAX_RESULT_BYTES
+    """The largest return value kept, as JSON; a larger one fails the run with SerializationError."""
 
     # Instance state starts as these class-level defaults and is set on the instance when it
     # changes: building a job stores only its arguments (bulk enqueues build many).

@@ -355,13 +355,13 @@ class RecurringCommandJob(Job):
     """What a `command` task's tick enqueues: only the task key travels, the command comes from the
     worker's own recurring config, so a row can never name an arbitrary callable."""
 
-    def perform(self, key: str) -> Any:
+    def perform(self, key: str) -> None:
         task = _loaded.get(key)
         if task is None or task.command is None:
             raise JobClassError(f"recurring task {key!r} is not a command task in this worker's recurring config")
         func = resolve_task(task)
         assert callable(func)
-        return func(*task.args, **task.kwargs)
+        func(*task.args, **task.kwargs)  # a command's return value (often a handle) is not kept
 
 
 def row_for(task: RecurringTask, next_run_at: Any = None) -> RecurringRow:

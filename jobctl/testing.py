@@ -85,6 +85,8 @@ class TestQueue:
                     runs += 1
                     record_outcome(session, job, outcome, token=1, process_id=0, delay=0)
                     if outcome.state == "failed" and outcome.exception is not None:
+                        # The rest of this batch was claimed but not run: back to ready for the next call.
+                        session.release_claims(0, [])
                         raise outcome.exception
             raise RuntimeError(f"perform_enqueued_jobs: jobs still enqueued after {MAX_ROUNDS} rounds "
                                "(a job that enqueues itself forever, or unlimited retries?)")

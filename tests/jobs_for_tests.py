@@ -76,3 +76,45 @@ class NotAJob:
 
     def perform(self) -> None:
         raise AssertionError("must not run")
+
+
+class Report(jobctl.Job):
+    """Returns a value with a datetime and a Decimal in it (stored in the tagged JSON form)."""
+
+    def perform(self, rows: int) -> dict[str, Any]:
+        import datetime as dt
+        from decimal import Decimal
+
+        return {"rows": rows, "at": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "total": Decimal("1.50")}
+
+
+class ReturnsSet(jobctl.Job):
+    """Returns what cannot be stored."""
+
+    def perform(self) -> set[int]:
+        return {1, 2}
+
+
+class ReturnsTooMuch(jobctl.Job):
+    """Returns more than its max_result_bytes."""
+
+    max_result_bytes = 100
+
+    def perform(self) -> str:
+        return "x" * 200
+
+
+class Fails(jobctl.Job):
+    """Raises ValueError."""
+
+    def perform(self) -> None:
+        raise ValueError("no such customer")
+
+
+class Gone(jobctl.Job):
+    """Discarded: what it needs is gone."""
+
+    discard_on = (jobctl.RecordNotFound,)
+
+    def perform(self) -> None:
+        raise jobctl.RecordNotFound("comment 7 is gone")

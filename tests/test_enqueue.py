@@ -42,6 +42,7 @@ def test_perform_later_stores_a_ready_job() -> None:
         "claimed_at": None,
         "finished_at": None,
         "crashes": 0,
+        "result": None,
     }
     assert info.enqueued_at.tzinfo is not None
     assert info.to_dict()["enqueued_at"].endswith("Z")

@@ -73,6 +73,9 @@ def show_job(job: JobInfo) -> None:
         ("scheduled", cell(f"{iso(job.scheduled_at)} ({ago(job.scheduled_at)})")),
         ("claimed", cell(f"{iso(job.claimed_at)} ({ago(job.claimed_at)})" if job.claimed_at else "-")),
         ("finished", cell(f"{iso(job.finished_at)} ({ago(job.finished_at)})" if job.finished_at else "-"))]
+    if job.state == "finished":
+        rows.append(("result", cell("-") if job.result is None
+                     else long_text(json.dumps(job.result, ensure_ascii=False), job.id)))
     if job.progress is not None:
         p = job.progress
         total = f"/{p.to_dict()['total']}" if p.total is not None else ""

@@ -37,6 +37,8 @@ class Outcome:
     """Priority for the retry, when the rule changes it."""
     exception: BaseException | None = field(default=None, compare=False, repr=False)
     """The exception itself (in this process only; never stored)."""
+    result: str | None = None
+    """What a finished run returned, as stored JSON text; None when it returned None."""
 
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -138,7 +140,9 @@ class Executor:
             job.priority = claimed.priority  # type: ignore[misc]
             if setup is not None:
                 setup(job)
-            job.execute()
+            value = job.execute()
+            result = None if value is None else arguments.dump_result(
+                value, what=f"job {claimed.id} ({claimed.class_path})", max_bytes=job_class.max_result_bytes)
         except (JobClassError, UnreadableArguments) as exc:  # the row itself cannot run: no retry
             return Outcome("failed", time.perf_counter() - start, error_of(exc, with_traceback=False), exception=exc)
         except BaseException as exc:  # KeyboardInterrupt and the like too: see the docstring
@@ -151,7 +155,7 @@ class Executor:
                 return Outcome("retry", duration, error_of(exc), rule.delay(executions), rule.queue, rule.priority,
                                exception=exc)
             return Outcome(state, duration, error_of(exc), exception=exc)
-        return Outcome("finished", time.perf_counter() - start)
+        return Outcome("finished", time.perf_counter() - start, result=result)
 
 
 def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token: int, process_id: int,
@@ -159,11 +163,14 @@ def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token
     """Write what became of a run (fenced by `token`) and log it; False when the claim was lost meanwhile.
 
     The worker and the testing helpers both record runs through here; `delay` replaces a retry's wait
-    (the helpers skip waits). The worker batches finished runs itself and sends only the others.
+    (the helpers skip waits). The worker batches finished runs itself (those returning None ride on its
+    claims, the others on `finish_with_results`) and sends only the others.
     """
     if outcome.state == "finished":
-        session.finish([job.id], token=token, process_id=process_id)
-        return True
+        if outcome.result is None:
+            session.finish([job.id], token=token, process_id=process_id)
+            return True
+        return session.finish_with_results([(job.id, outcome.result)], token=token, process_id=process_id) == 1
     error = outcome.error
     assert error is not None
     executions = job.executions

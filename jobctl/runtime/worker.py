@@ -226,11 +226,24 @@ class Worker(ChildProcess):
         return want - remaining
 
     def _apply_outcomes(self) -> None:
+        """Write the outcomes executor threads left: runs that returned a value in one statement per batch,
+        the others (retries, failures, discards) one by one. Each is removed only once written."""
         session = self.db()
-        while self.outcomes:
-            job, outcome = self.outcomes[0]
+        outcomes = self.outcomes
+        while outcomes:
+            returned = 0
+            while returned < len(outcomes) and outcomes[returned][1].state == "finished":
+                returned += 1
+            if returned:
+                batch = [outcomes[i] for i in range(returned)]
+                session.finish_with_results([(job.id, outcome.result or "null") for job, outcome in batch],
+                                            token=self.token, process_id=self.process_id)
+                for _ in range(returned):
+                    self.in_hand.discard(outcomes.popleft()[0].id)
+                continue
+            job, outcome = outcomes[0]
             record_outcome(session, job, outcome, token=self.token, process_id=self.process_id)
-            self.outcomes.popleft()
+            outcomes.popleft()
             self.in_hand.discard(job.id)
 
     def _should_stop(self) -> bool:
@@ -287,7 +300,10 @@ class Worker(ChildProcess):
                 # guard, since a dead executor thread would hold its job claimed for good
                 outcome = Outcome("failed", 0.0, error_of(exc), exception=exc)
             if outcome.state == "finished":
-                self.done.append(job.id)
+                if outcome.result is None:
+                    self.done.append(job.id)  # rides on the next claim
+                else:
+                    self.outcomes.append((job, outcome))  # its value goes with its completion
                 if self.log_info:
                     logs.event(INFO, "job_finished", f"job {job.id} {job.class_path} on {job.queue} finished in "
                                f"{outcome.duration * 1000:.1f} ms", job_id=job.id, class_=job.class_path,
