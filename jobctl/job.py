@@ -124,6 +124,30 @@ def job_class_path(cls: type) -> str:
     return arguments.class_path(cls)
 
 
+JobAdapter = Callable[[Any], "type[Job] | None"]
+_adapters: list[JobAdapter] = []
+
+
+def register_job_adapter(adapter: JobAdapter) -> None:
+    """Let rows name something that is not a `jobctl.Job` subclass but runs as one: `adapter(obj)` returns the
+    built-in job class that runs `obj` (what a row's class path names, found without running anything),
+    or None. `@jobctl.later` methods and Django tasks are named by their own path this way, so logs,
+    `jobctl jobs --class` and the monitor show what runs, not an adapter class."""
+    if adapter not in _adapters:
+        _adapters.append(adapter)
+
+
+def _job_class_of(obj: Any, path: str) -> type[Job]:
+    """`obj` if it is a `jobctl.Job` subclass, else the job class an adapter runs it with; else refused."""
+    if isinstance(obj, type) and issubclass(obj, Job):
+        return obj
+    for adapter in _adapters:
+        cls = adapter(obj)
+        if cls is not None:
+            return cls
+    raise JobClassError(f"{path!r} is not a subclass of jobctl.Job; it will not be run")
+
+
 def load_job_class(path: str) -> type[Job]:
     """Import a job class by path; anything that is not a `jobctl.Job` subclass is refused.
 
@@ -135,9 +159,7 @@ def load_job_class(path: str) -> type[Job]:
         obj = arguments.import_path(path)
     except (ImportError, AttributeError) as exc:
         raise JobClassError(f"job class {path!r} cannot be imported: {exc}") from None
-    if not (isinstance(obj, type) and issubclass(obj, Job)):
-        raise JobClassError(f"{path!r} is not a subclass of jobctl.Job; it will not be run")
-    return obj
+    return _job_class_of(obj, path)
 
 
 def resolve_job_class(path: str, *, imports: Sequence[str] = ()) -> type[Job]:
@@ -176,9 +198,7 @@ def resolve_job_class(path: str, *, imports: Sequence[str] = ()) -> type[Job]:
         except AttributeError:
             raise JobClassError(f"job class {path!r} cannot be imported: {module_name} has no attribute "
                                 f"{qualname!r}") from None
-    if not (isinstance(obj, type) and issubclass(obj, Job)):
-        raise JobClassError(f"{path!r} is not a subclass of jobctl.Job; it will not be run")
-    return obj
+    return _job_class_of(obj, path)
 
 
 def _split_class_path(path: str) -> tuple[str, str]:
@@ -498,11 +518,16 @@ class Job:
         job.executions = 1
         return job.execute()
 
+    def stored_class_path(self) -> str:
+        """What the row names as its class: the class's import path. A built-in adapter job (a `_later`
+        method, a Django task) names what it runs instead; `register_job_adapter` maps it back."""
+        return job_class_path(type(self))
+
     def to_new_job(self) -> NewJob:
         """The row to insert: arguments serialised now, so errors surface at enqueue time."""
         cls = type(self)
         opts = self._options
-        path = job_class_path(cls)
+        path = self.stored_class_path()
         # set() checked its options; a class's own queue and priority are checked here.
         queue = opts["queue"] if "queue" in opts else _checked_text(cls.queue, f"{path}.queue")
         priority = opts["priority"] if "priority" in opts else _checked_priority(cls.priority, f"{path}.priority")
@@ -576,7 +601,8 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
         else:
             if not isinstance(job, Job):
                 raise TypeError(f"perform_all_later expects Job instances, got {job!r}")
-            direct = cls.limits_concurrency is None and cls.to_new_job is Job.to_new_job
+            direct = (cls.limits_concurrency is None and cls.to_new_job is Job.to_new_job
+                      and cls.stored_class_path is Job.stored_class_path)
             if direct:  # the checks to_new_job makes of the class's own queue and priority, once per class
                 path = job_class_path(cls)
                 kind = _kind_of(ready, kind_index, _checked_text(cls.queue, f"{path}.queue"), path,

@@ -7,21 +7,44 @@ from typing import Any, overload
 
 from jobctl.arguments import class_path
 from jobctl.errors import JobClassError
-from jobctl.job import Job, JobHandle
+from jobctl.job import Job, JobHandle, register_job_adapter
 
 # (class path, method name) of every method registered by @later: the only ones a row can call.
 _registered: set[tuple[str, str]] = set()
+_LATER = "__jobctl_later__"
+"""Set on a `_now` function registered by @later: a row naming the function's path runs it as a LaterJob."""
 
 
 class LaterJob(Job):
-    """The built-in job behind every `_later` method: re-loads the record and calls its `_now` method."""
+    """The built-in job behind every `_later` method: re-loads the record and calls its `_now` method.
+
+    Its rows name the method (`myapp.models:Comment.notify_recipients_now`), so logs, `jobctl jobs
+    --class` and the monitor say what runs; rows written as `jobctl.later:LaterJob` still run.
+    """
 
     def perform(self, record: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-        if not any((class_path(base), method) in _registered for base in type(record).__mro__):
+        if _owner(type(record), method) is None:
             raise JobClassError(
                 f"{type(record).__qualname__}.{method} is not registered with @jobctl.later; it will not be called"
             )
         return getattr(record, method)(*args, **kwargs)
+
+    def stored_class_path(self) -> str:
+        record, method = (*self._args, None, None)[:2]
+        owner = _owner(type(record), method) if isinstance(method, str) else None
+        return f"{owner}.{method}" if owner else super().stored_class_path()
+
+
+def _owner(cls: type, method: str) -> str | None:
+    """The class path of the class in `cls`'s MRO that registered `method` with @later, or None."""
+    return next((path for base in cls.__mro__ if ((path := class_path(base)), method) in _registered), None)
+
+
+def _later_job(obj: Any) -> type[Job] | None:
+    return LaterJob if getattr(obj, _LATER, False) is True else None
+
+
+register_job_adapter(_later_job)
 
 
 class _LaterMethod:
@@ -34,6 +57,7 @@ class _LaterMethod:
 
     def __set_name__(self, owner: type, name: str) -> None:
         fn, queue, priority = self.fn, self.queue, self.priority
+        setattr(fn, _LATER, True)
         setattr(owner, name, fn)
         _registered.add((class_path(owner), name))
 

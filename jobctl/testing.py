@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import jobctl
 from jobctl import arguments, database
-from jobctl.job import Job, job_class_path
+from jobctl.errors import JobctlError
+from jobctl.job import Job, job_class_path, resolve_job_class
 from jobctl.records import JobInfo, Selector
 from jobctl.store import Store, scratch_database
 
@@ -58,8 +59,8 @@ class TestQueue:
     def enqueued_jobs(self, job_class: type[Job] | None = None, *, queue: str | None = None) -> list[JobInfo]:
         """Jobs enqueued and not yet run (scheduled, ready or blocked), oldest first."""
         found = self.store.waiting_jobs()
-        path = job_class_path(job_class) if job_class is not None else None
-        return [j for j in found if (path is None or j.class_path == path) and (queue is None or j.queue == queue)]
+        return [j for j in found if (job_class is None or _is_of(j.class_path, job_class))
+                and (queue is None or j.queue == queue)]
 
     def perform_enqueued_jobs(self) -> int:
         """Run every enqueued job inline, and those they enqueue, until none is left; returns runs made.
@@ -92,6 +93,17 @@ class TestQueue:
                                "(a job that enqueues itself forever, or unlimited retries?)")
         finally:
             session.close()
+
+
+def _is_of(stored: str, job_class: type[Job]) -> bool:
+    """Whether a row of class path `stored` runs as `job_class`: its own path, or a path an adapter runs
+    with it (a `_later` row names its `_now` method, and runs as `jobctl.later.LaterJob`)."""
+    if stored == job_class_path(job_class):
+        return True
+    try:
+        return resolve_job_class(stored) is job_class
+    except JobctlError:
+        return False
 
 
 def _queue() -> TestQueue:

@@ -78,7 +78,7 @@ def test_later_enqueues_a_reference_and_calls_the_now_method() -> None:
     Comment.notified.clear()
     handle = Comment.table[1].notify_recipients_later("!")
     info = jobctl.get_job(handle.id)
-    assert info.class_path == "jobctl.later:LaterJob"
+    assert info.class_path == "tests.jobs_for_tests:Comment.notify_recipients_now"  # what runs, not an adapter
     assert info.queue == "default"
     assert info.arguments["args"] == [
         {"__jobctl__": "record", "class": "tests.jobs_for_tests:Comment", "id": 1}, "notify_recipients_now", "!",
@@ -235,3 +235,22 @@ def test_decode_of_hostile_json_is_a_serialization_error() -> None:
         arguments.decode([{"__jobctl__": "uuid", "value": 7}])
     with pytest.raises(jobctl.SerializationError, match=r"^stored arguments: nested too deep to read"):
         arguments.decode(_nested(100_000))
+
+
+@pytest.mark.usefixtures("configured")
+def test_later_jobs_are_named_by_the_method_they_run_everywhere() -> None:
+    from jobctl import database
+    from jobctl.tui.panels import short_class
+
+    Comment.table[3] = Comment(3, "hello")
+    handle = Comment.table[3].notify_recipients_later()
+    path = "tests.jobs_for_tests:Comment.notify_recipients_now"
+    [listed] = database.get_store().list_jobs(class_path=path)  # `jobctl jobs --class` finds it by that name
+    assert listed.id == handle.id and short_class(listed.class_path) == "Comment.notify_recipients_now"
+    # A worker resolves the row's path to the built-in job, reading the class statically.
+    from jobctl.job import resolve_job_class
+    from jobctl.later import LaterJob
+
+    assert resolve_job_class(path) is LaterJob
+    with pytest.raises(jobctl.JobClassError, match="not a subclass of jobctl.Job"):
+        resolve_job_class("tests.jobs_for_tests:Comment.delete_everything_now")  # not registered with @later
