@@ -252,5 +252,5 @@ def test_later_jobs_are_named_by_the_method_they_run_everywhere() -> None:
     from jobctl.later import LaterJob
 
     assert resolve_job_class(path) is LaterJob
-    with pytest.raises(jobctl.JobClassError, match="not a subclass of jobctl.Job"):
+    with pytest.raises(jobctl.JobClassError, match=r"not a subclass of jobctl\.Job"):
         resolve_job_class("tests.jobs_for_tests:Comment.delete_everything_now")  # not registered with @later
