@@ -392,3 +392,29 @@ def test_bulk_enqueue_checks_a_class_queue_and_priority_too() -> None:
         with pytest.raises(jobctl.JobctlError, match=text):
             jobctl.perform_all_later([Echo(1), cls()])
     assert jobctl.count() == 0  # nothing written
+
+
+def test_around_job_hooks_wrap_every_run() -> None:
+    from contextlib import contextmanager
+
+    from jobctl.records import Selector
+    from jobctl.runtime import execution
+
+    seen: list[tuple[str, int | None]] = []
+
+    @contextmanager
+    def around(job: jobctl.Job) -> Any:
+        seen.append(("enter", job.job_id))
+        yield
+        seen.append(("exit", job.job_id))
+
+    execution.register_around_job(around)
+    session = database.get_store().session()
+    try:
+        handle = Echo.perform_later(1)
+        [claimed] = session.claim(Selector("any"), 1, token=5, process_id=1)
+        outcome = execution.Executor().run(claimed, executions=1)
+        assert outcome.state == "finished" and seen == [("enter", handle.id), ("exit", handle.id)]
+    finally:
+        execution._around_job.remove(around)
+        session.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +102,18 @@ def unreadable(claimed: ClaimedJob, exc: BaseException) -> UnreadableArguments |
     return UnreadableArguments(f"job {claimed.id}: its stored arguments are {problem}; it will not be run")
 
 
+AroundJob = Callable[[Job], AbstractContextManager[object]]
+_around_job: list[AroundJob] = []
+
+
+def register_around_job(around: AroundJob) -> None:
+    """Run every job inside `around(job)` (a context manager), in the worker and the testing helpers alike:
+    an integration's per-job setup and teardown (Django's `close_old_connections()` and task signals).
+    An exception it raises is the run's, like one from `perform`."""
+    if around not in _around_job:
+        _around_job.append(around)
+
+
 class Executor:
     """Builds and runs claimed jobs; caches job classes by path.
 
@@ -140,7 +154,13 @@ class Executor:
             job.priority = claimed.priority  # type: ignore[misc]
             if setup is not None:
                 setup(job)
-            value = job.execute()
+            if _around_job:
+                with contextlib.ExitStack() as around:
+                    for enter in _around_job:
+                        around.enter_context(enter(job))
+                    value = job.execute()
+            else:
+                value = job.execute()
             result = None if value is None else arguments.dump_result(
                 value, what=f"job {claimed.id} ({claimed.class_path})", max_bytes=job_class.max_result_bytes)
         except (JobClassError, UnreadableArguments) as exc:  # the row itself cannot run: no retry
