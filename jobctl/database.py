@@ -96,6 +96,16 @@ def get_store() -> Store:
         return _store
 
 
+def adopt(store: Store) -> None:
+    """Make `store` this process's store (a runtime child's: its jobs' enqueues and progress reports share
+    one connection, to the database `jobctl start` resolved)."""
+    global _store, _store_pid
+    with _lock:
+        if _store is not None and _store is not store:
+            _drop_store(close=_store_pid == os.getpid())
+        _store, _store_pid = store, os.getpid()
+
+
 def _drop_store(*, close: bool) -> None:
     global _store
     if _store is not None:

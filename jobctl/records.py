@@ -189,6 +189,8 @@ class ProcessRef(NamedTuple):
     """Its row in jobctl_processes."""
     hostname: str
     """Host it registered from."""
+    host_id: str | None
+    """`hostname/boot id/pid namespace` (`jobctl.runtime.host.host_id`): pids compare only within one."""
     pid: int
     """OS pid on that host."""
     kind: str
@@ -512,13 +514,16 @@ class ProcessInfo:
     """Its last heartbeat."""
     started_at: dt.datetime
     """When it registered."""
+    wakeup: str | None = None
+    """How a worker learns of new jobs: `listening` (PostgreSQL NOTIFY, relayed by its supervisor) or
+    `polling` (SQLite, a transaction pooler, or notifications that did not arrive)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (SPEC 7.1)."""
         return {"id": self.id, "kind": self.kind, "hostname": self.hostname, "pid": self.pid,
                 "supervisor_id": self.supervisor_id, "queues": list(self.queues) if self.queues else None,
                 "threads": self.threads, "busy": self.busy, "last_heartbeat_at": iso(self.last_heartbeat_at),
-                "started_at": iso(self.started_at)}
+                "started_at": iso(self.started_at), "wakeup": self.wakeup}
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,11 @@ class Tally(jobctl.Job):
         path = os.path.join(os.environ["JOBCTL_TEST_RUNS_DIR"], f"{os.getpid()}.txt")
         with open(path, "a") as out:
             out.write(f"{self.job_id} {time.time()}\n")
+
+
+class SlowTally(Tally):
+    """A Tally that takes 50 ms."""
+
+    def perform(self) -> None:
+        time.sleep(0.05)
+        super().perform()

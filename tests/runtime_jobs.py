@@ -26,7 +26,8 @@ RUNS_DDL = {
 def _conn() -> Any:
     conn = getattr(_local, "conn", None)
     if conn is None or getattr(_local, "pid", None) != os.getpid():
-        url = urls.parse(os.environ["JOBCTL_DATABASE_URL"])
+        # The test's own connection for runs: JOBCTL_TEST_RECORD_URL when a test counts jobctl's connections.
+        url = urls.parse(os.environ.get("JOBCTL_TEST_RECORD_URL") or os.environ["JOBCTL_DATABASE_URL"])
         if url.backend == "postgresql":
             conn = psycopg.connect(url.target, autocommit=True)
         else:
@@ -201,3 +202,16 @@ class RaisesHalt(jobctl.Job):
 
     def perform(self) -> None:
         raise Halt("halted by the job")
+
+
+class ProgressAndEnqueue(jobctl.Job):
+    """Reports progress and enqueues a Record job while it runs (both through the worker's one extra connection)."""
+
+    def perform(self, n: int) -> None:
+        start = time.time()
+        for step in range(3):
+            self.progress(step, 3, "step")
+            time.sleep(0.2)
+        Record.perform_later(f"child of {n}")
+        self.progress(3, 3, "done")
+        record(self, f"progress {n}", start, time.time())

@@ -128,10 +128,15 @@ def test_jobctl_start_drains_through_the_pooler(pooled: tuple[str, str], tmp_pat
                    for line in f.read_text().splitlines()}
         assert started[late.id] - enqueued < 2.0
         assert proc.poll() is None, log.read_text()
+        with psycopg.connect(direct) as conn:
+            wakeups = {r[0]: r[1] for r in conn.execute("SELECT kind, wakeup FROM jobctl_processes")}
+        assert wakeups["worker"] == "polling" and wakeups["supervisor"] == "polling"
     finally:
         assert stop(proc) == 0, log.read_text()
     text = log.read_text()
     assert "died" not in text and "Traceback" not in text and "prepared statement" not in text, text[-3000:]
+    assert "workers poll every 0.05s: behind a transaction pooler (pooler: transaction) without listen_database" \
+        in text, text[-3000:]
     ran = Counter(int(line.split()[0]) for f in runs.iterdir() for line in f.read_text().splitlines())
     assert len(ran) == n + 1 and max(ran.values()) == 1  # every job ran, none twice
     assert jobctl.count(state="claimed") == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+import select
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from jobctl import urls
 from jobctl.errors import SchemaOutdated
 from jobctl.records import STATES, ClaimedJob, Limit, NewJob, ReadyJobs, RecurringRow, RunError, Selector
-from jobctl.store import Listener, Session, Store, open_store, scratch_database
+from jobctl.store import PROBE_PREFIX, Listener, Session, Store, open_store, scratch_database
 
 F = TypeVar("F", bound=Callable[..., Any])
 COVERED: set[str] = set()
@@ -319,18 +320,22 @@ def test_crashes_count_and_fail_after_max_crashes(store: Store, session: Session
 
 
 def register(session: Session, kind: str = "worker", hostname: str = "host-a", pid: int = 100,
-             supervisor_id: int | None = None) -> int:
-    return session.register_process(kind=kind, hostname=hostname, pid=pid, supervisor_id=supervisor_id,
-                                    queues="a,b" if kind == "worker" else None, threads=3 if kind == "worker" else None,
+             supervisor_id: int | None = None, namespace: str = "1") -> int:
+    return session.register_process(kind=kind, hostname=hostname, host_id=f"{hostname}/boot/{namespace}", pid=pid,
+                                    supervisor_id=supervisor_id, queues="a,b" if kind == "worker" else None,
+                                    threads=3 if kind == "worker" else None, wakeup="listening",
                                     metadata='{"prefetch": null}')
 
 
 @covers("Session.register_process", "Session.heartbeat", "Session.stale_processes", "Session.host_processes",
-        "Store.processes", "Store.live_process_count")
+        "Store.processes", "Store.live_process_count", "Session.set_wakeup")
 def test_registration_heartbeats_and_liveness(store: Store, session: Session) -> None:
     sup = register(session, "supervisor", pid=100)
     worker = register(session, "worker", pid=101, supervisor_id=sup)
     elsewhere = register(session, "dispatcher", hostname="host-b", pid=7, supervisor_id=sup)
+    twin = register(session, "supervisor", pid=100, namespace="2")  # same hostname, another PID namespace
+    assert [p.id for p in session.host_processes("host-a/boot/2")] == [twin]
+    session.deregister([twin])
     assert session.heartbeat([(sup, 0), (worker, 2), (10**9, 0)]) == {sup, worker}
     procs = store.processes()
     assert [(p.id, p.kind, p.hostname, p.pid, p.supervisor_id) for p in procs] == [
@@ -339,20 +344,25 @@ def test_registration_heartbeats_and_liveness(store: Store, session: Session) ->
     w = procs[1]
     assert (w.queues, w.threads, w.busy) == (("a", "b"), 3, 2) and procs[0].queues is None
     assert w.to_dict()["queues"] == ["a", "b"] and w.started_at <= w.last_heartbeat_at
-    assert sorted(p.id for p in session.host_processes("host-a")) == [sup, worker]
-    assert [p.pid for p in session.host_processes("host-b")] == [7]
+    assert sorted(p.id for p in session.host_processes("host-a/boot/1")) == [sup, worker]
+    assert [(p.pid, p.hostname, p.host_id) for p in session.host_processes("host-b/boot/1")] == [
+        (7, "host-b", "host-b/boot/1")]
+    assert [p.wakeup for p in procs] == ["listening"] * 3 and w.to_dict()["wakeup"] == "listening"
+    session.set_wakeup([sup, worker], "polling")
+    assert [p.wakeup for p in store.processes()] == ["polling", "polling", "listening"]
     assert session.stale_processes(3600) == [] and store.live_process_count(3600) == 3
     assert sorted(p.id for p in session.stale_processes(-1)) == [sup, worker, elsewhere]
     assert store.live_process_count(-1) == 0
 
 
-@covers("Session.deregister", "Session.release_claims", "Store.claimed_executions", "Session.set_progress")
+@covers("Session.deregister", "Session.release_claims", "Store.claimed_executions", "Session.set_progress",
+        "Store.set_progress")
 def test_claims_return_to_ready_uncounted(store: Store, session: Session) -> None:
     me = register(session)
     a, b, c = add(store, job(), job(), job())
     session.claim(Selector("any"), 3, token=TOKEN, process_id=me)
     session.set_progress(a, 4, 10, "rows")
-    session.set_progress(a, 5, 10, "rows")  # the last report wins
+    store.set_progress(a, 5, 10, "rows")  # the last report wins, whichever connection sent it
     executions = store.claimed_executions(10)
     assert [(e.id, e.process_id, e.hostname, e.pid, e.process_kind) for e in executions] == [
         (a, me, "host-a", 100, "worker"), (b, me, "host-a", 100, "worker"), (c, me, "host-a", 100, "worker")]
@@ -561,14 +571,18 @@ def test_operator_changes(store: Store, session: Session) -> None:
 # -- wake-ups ------------------------------------------------------------------------------------
 
 
-@covers("Store.listener", "Listener.wait", "Listener.close", "Store.session", "Session.close")
-def test_listener(backend: str, store: Store) -> None:
+@covers("Store.listener", "Listener.wait", "Listener.close", "Store.session", "Session.close", "Listener.drain",
+        "Listener.fileno", "Session.send_probe")
+def test_listener(backend: str, store: Store, session: Session) -> None:
+    session.send_probe("nobody-listens")  # fine when nobody listens
     listener = store.listener()
     assert store.listens == (listener is not None) == (backend == "postgresql")
     if listener is None:
+        assert store.listener(share=session) is None
         return
+    shared = store.listener(share=session)  # LISTEN on the session's own connection: no connection more
     try:
-        assert listener.wait(0.01) == []
+        assert listener.wait(0.01) == [] and listener.drain() == []
         store.insert_job(job("wake-me"))
         got: list[str] = []
         for _ in range(50):
@@ -576,6 +590,20 @@ def test_listener(backend: str, store: Store) -> None:
             if got:
                 break
         assert got == ["wake-me"]
+        assert shared is not None and isinstance(shared.fileno(), int)
+        other = store.session()
+        other.send_probe("t1")
+        other.close()
+        heard: list[str] = []
+        for _ in range(50):
+            select.select([shared.fileno()], [], [], 0.1)
+            heard += shared.drain()
+            if f"{PROBE_PREFIX}t1" in heard:
+                break
+        assert heard == ["wake-me", f"{PROBE_PREFIX}t1"]
+        assert session.now() is not None  # the session still works after its listener drained
+        shared.close()  # does not close the session's connection
+        assert session.now() is not None
     finally:
         listener.close()
 

@@ -24,8 +24,8 @@ class Dispatcher(ChildProcess):
     kind = "dispatcher"
 
     def __init__(self, store: Store, config: DispatcherConfig, queue_config: QueueConfig, slots: SlotTable,
-                 *, supervisor_pid: int, supervisor_id: int | None) -> None:
-        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
+                 *, supervisor_pid: int, supervisor_id: int | None, name: str = "dispatcher") -> None:
+        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id, name=name)
         self.config = config
         self.queue_config = queue_config
         # Not preserving finished jobs means keeping them for no time at all.
@@ -38,7 +38,7 @@ class Dispatcher(ChildProcess):
         self.install_signals()
         self.register(queues=None, threads=None,
                       metadata={"polling_interval": self.config.polling_interval, "batch_size": self.config.batch_size})
-        logs.event(logging.INFO, "dispatcher_started", f"dispatcher {self.process_id} started")
+        logs.event(logging.INFO, "dispatcher_started", f"{self.label} started (process {self.process_id})")
         return self.run_rounds(self.round)
 
     def round(self) -> float:
@@ -54,7 +54,7 @@ class Dispatcher(ChildProcess):
         session = self.db()
         moved, unblocked = session.dispatch_and_unblock(self.config.batch_size)
         if unblocked:
-            logs.event(logging.INFO, "unblocked", f"dispatcher {self.process_id}: {unblocked} blocked jobs got "
+            logs.event(logging.INFO, "unblocked", f"{self.label}: {unblocked} blocked jobs got "
                        "a free concurrency slot")
         while moved == self.config.batch_size and not self.stopping:
             moved = session.dispatch_due(self.config.batch_size)

@@ -14,7 +14,6 @@ import logging
 import mmap
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,9 +22,9 @@ from typing import Any
 
 from jobctl.errors import DatabaseError
 from jobctl.runtime import logs
+from jobctl.runtime.host import HOSTNAME, host_id
 from jobctl.store import Session, Store
 
-HOSTNAME = socket.gethostname()
 RETRY_DELAY_MAX_S = 5.0
 """Longest wait between two tries while the database keeps failing a child."""
 REPORT_EVERY_S = 60.0
@@ -114,7 +113,10 @@ class ChildProcess:
 
     kind = "child"
 
-    def __init__(self, store: Store, slots: SlotTable, *, supervisor_pid: int, supervisor_id: int | None) -> None:
+    def __init__(self, store: Store, slots: SlotTable, *, supervisor_pid: int, supervisor_id: int | None,
+                 name: str | None = None) -> None:
+        self.name = name or self.kind
+        """Its name among its supervisor's children (`worker 1.2`: group 1, process 2), as every log line says."""
         self.store = store
         self.slots = slots
         self.supervisor_pid = supervisor_pid
@@ -128,6 +130,11 @@ class ChildProcess:
         self._retry_delay = 0.0
         self._last_failure = 0.0
         self._reported = ("", 0.0)
+
+    @property
+    def label(self) -> str:
+        """`worker 1.2 (pid 8219)`: how this process's log lines, and its supervisor's, name it."""
+        return f"{self.name} (pid {os.getpid()})"
 
     def request_stop(self, *_: Any) -> None:
         """Stop taking new work; finish what runs within shutdown_timeout."""
@@ -153,7 +160,7 @@ class ChildProcess:
             except DatabaseError as exc:
                 if self.stopping or self.parent_gone():
                     raise
-                logs.event(logging.WARNING, "database_unavailable", f"{self.kind}: {exc}; retrying in {delay:.1f}s")
+                logs.event(logging.WARNING, "database_unavailable", f"{self.label}: {exc}; retrying in {delay:.1f}s")
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -171,13 +178,13 @@ class ChildProcess:
             self.outage_since, self._retry_delay = now, 0.0
             self._reported = (message, now)
             logs.event(logging.WARNING, "database_unavailable",
-                       f"{self.kind} {self.process_id}: {message}; retrying until it works")
+                       f"{self.label}: {message}; retrying until it works")
         else:
             self._retry_delay = min(max(self._retry_delay * 2, 0.1), RETRY_DELAY_MAX_S)
             if message != self._reported[0] or now - self._reported[1] >= REPORT_EVERY_S:
                 self._reported = (message, now)
                 logs.event(logging.WARNING, "database_unavailable",
-                           f"{self.kind} {self.process_id}: {message}; still retrying after "
+                           f"{self.label}: {message}; still retrying after "
                            f"{now - self.outage_since:.0f}s")
         self._last_failure = now
         if self.session is not None:
@@ -190,7 +197,7 @@ class ChildProcess:
     def recovered(self) -> None:
         """The database works again (after `reconnect`): say so once."""
         if self.outage_since is not None:
-            logs.event(logging.INFO, "database_available", f"{self.kind} {self.process_id}: database works again "
+            logs.event(logging.INFO, "database_available", f"{self.label}: database works again "
                        f"after {time.monotonic() - self.outage_since:.1f}s")
             self.outage_since = None
 
@@ -205,7 +212,7 @@ class ChildProcess:
         """The current session (DatabaseError when a reconnect during a stop left none)."""
         session = self.session
         if session is None:
-            raise DatabaseError(f"{self.kind} {self.process_id}: not connected to the database")
+            raise DatabaseError(f"{self.label}: not connected to the database")
         return session
 
     def run_rounds(self, round_: Callable[[], float]) -> int:
@@ -232,13 +239,14 @@ class ChildProcess:
         try:
             self.db().deregister([self.process_id])
         except DatabaseError as exc:
-            logs.event(logging.ERROR, f"{self.kind}_stop_failed", f"{self.kind} {self.process_id}: {exc}")
+            logs.event(logging.ERROR, f"{self.kind}_stop_failed", f"{self.label}: {exc}")
 
-    def register(self, *, queues: str | None, threads: int | None, metadata: dict[str, Any]) -> int:
+    def register(self, *, queues: str | None, threads: int | None, metadata: dict[str, Any],
+                 wakeup: str | None = None) -> int:
         """Open the session and register this process."""
         self.session = self.connect()
         self.process_id = self.db().register_process(
-            kind=self.kind, hostname=HOSTNAME, pid=os.getpid(), supervisor_id=self.supervisor_id,
-            queues=queues, threads=threads, metadata=json.dumps(metadata))
+            kind=self.kind, hostname=HOSTNAME, host_id=host_id(), pid=os.getpid(), supervisor_id=self.supervisor_id,
+            queues=queues, threads=threads, wakeup=wakeup, metadata=json.dumps(metadata))
         self.slots.process_id = self.process_id  # tells the supervisor which row to beat for
         return self.process_id

@@ -9,18 +9,18 @@ import time
 from jobctl.errors import DatabaseError
 from jobctl.job import Job
 from jobctl.runtime import logs
-from jobctl.store import Session, Store
+from jobctl.store import Store
 
 # At most one write per job in this interval; a report reaching its total is always written.
 MIN_INTERVAL_S = 0.5
 
 
 class ProgressReporter:
-    """The `progress` sink of a worker's jobs: one lazily opened connection shared by its threads."""
+    """The `progress` sink of a worker's jobs: written on the store's own connection, which the worker's
+    jobs also enqueue through (one connection in all, opened when first needed)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._session: Session | None = None
         self._lock = threading.Lock()
         self._last: dict[int, float] = {}
 
@@ -39,12 +39,8 @@ class ProgressReporter:
         with self._lock:
             self._last[job.job_id] = now
             try:
-                if self._session is None:
-                    self._session = self.store.session()
-                self._session.set_progress(job.job_id, float(done), None if total is None else float(total),
-                                           message)
-            except DatabaseError as exc:
-                self._session = None  # reconnect on the next report; progress is best effort
+                self.store.set_progress(job.job_id, float(done), None if total is None else float(total), message)
+            except DatabaseError as exc:  # the store reconnects on the next report; progress is best effort
                 logs.event(logging.WARNING, "progress_lost", f"job {job.job_id}: progress not recorded: {exc}")
             if len(self._last) > 10_000:
                 self._last.clear()

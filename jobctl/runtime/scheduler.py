@@ -15,6 +15,7 @@ import time
 from jobctl.records import RecurringRow
 from jobctl.recurring import RecurringTask, row_for
 from jobctl.runtime import logs
+from jobctl.runtime.logs import plural
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.store import Store
 
@@ -31,8 +32,8 @@ class Scheduler(ChildProcess):
     kind = "scheduler"
 
     def __init__(self, store: Store, tasks: tuple[RecurringTask, ...], slots: SlotTable,
-                 *, supervisor_pid: int, supervisor_id: int | None) -> None:
-        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
+                 *, supervisor_pid: int, supervisor_id: int | None, name: str = "scheduler") -> None:
+        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id, name=name)
         self.tasks = tasks
         self.rows: dict[str, RecurringRow] = {}
         self.next_runs: dict[str, dt.datetime] = {}
@@ -43,7 +44,8 @@ class Scheduler(ChildProcess):
         self.install_signals()
         self.register(queues=None, threads=None, metadata={"tasks": [t.key for t in self.tasks]})
         logs.event(logging.INFO, "scheduler_started",
-                   f"scheduler {self.process_id} started with {len(self.tasks)} recurring tasks")
+                   f"{self.label} started (process {self.process_id}) with {len(self.tasks)} recurring "
+                   f"{plural(len(self.tasks), 'task')}")
         return self.run_rounds(self.round)
 
     def round(self) -> float:

@@ -8,6 +8,7 @@ statement carries the previous batch's completions, so a busy worker commits onc
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import threading
@@ -16,11 +17,13 @@ from collections import deque
 
 import psutil
 
+from jobctl import database
 from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.records import ClaimedJob, Selector
 from jobctl.runtime import logs
 from jobctl.runtime.execution import Executor, Outcome, error_of, record_outcome
+from jobctl.runtime.logs import plural
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.runtime.progress import ProgressReporter
 from jobctl.store import Store
@@ -42,8 +45,11 @@ class Worker(ChildProcess):
     kind = "worker"
 
     def __init__(self, store: Store, config: WorkerConfig, queue_config: QueueConfig, slots: SlotTable,
-                 *, supervisor_pid: int, supervisor_id: int | None) -> None:
-        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id)
+                 *, supervisor_pid: int, supervisor_id: int | None, name: str = "worker",
+                 wake_fd: int | None = None, wakeup: str = "polling") -> None:
+        super().__init__(store, slots, supervisor_pid=supervisor_pid, supervisor_id=supervisor_id, name=name)
+        self.wake_fd = wake_fd
+        """The pipe on which the supervisor relays notifications (None: poll)."""
         self.config = config
         self.queue_config = queue_config
         self.selectors = [Selector.parse(q) for q in config.queues]
@@ -53,7 +59,8 @@ class Worker(ChildProcess):
         self.done: deque[int] = deque()
         self.outcomes: deque[tuple[ClaimedJob, Outcome]] = deque()
         self.maybe_more = True
-        self.listening = False
+        self.listening = wakeup == "listening" and wake_fd is not None
+        """The supervisor relays NOTIFY: poll only at fallback_polling_interval."""
         self.avg_duration: float | None = None
         self.completed = [0] * self.threads
         self.claimed_total = 0
@@ -73,13 +80,16 @@ class Worker(ChildProcess):
         """The process's main: register, run until asked to stop, return jobs, deregister."""
         self.install_signals()
         self.register(queues=",".join(self.config.queues), threads=self.threads,
-                      metadata={"prefetch": self.config.prefetch, "polling_interval": self.config.polling_interval})
-        logs.event(INFO, "worker_started", f"worker {self.process_id} started on {','.join(self.config.queues)} "
-                   f"with {self.threads} threads", queue=",".join(self.config.queues))
+                      metadata={"prefetch": self.config.prefetch, "polling_interval": self.config.polling_interval},
+                      wakeup="listening" if self.listening else "polling")
+        database.adopt(self.store)  # its jobs' enqueues and progress share one connection
+        logs.event(INFO, "worker_started", f"{self.label} started on {','.join(self.config.queues)} with "
+                   f"{self.threads} {plural(self.threads, 'thread')} (process {self.process_id}, "
+                   f"{'listening' if self.listening else 'polling'})", queue=",".join(self.config.queues))
         for index in range(self.threads):
             threading.Thread(target=self._execute_loop, args=(index,), name=f"jobctl-exec-{index}", daemon=True).start()
-        if self.store.listens:
-            threading.Thread(target=self._listen_loop, name="jobctl-listen", daemon=True).start()
+        if self.wake_fd is not None:
+            threading.Thread(target=self._relay_loop, name="jobctl-wake", daemon=True).start()
         try:
             self._main_loop()
         finally:
@@ -122,7 +132,7 @@ class Worker(ChildProcess):
                 if self.config.max_jobs_per_process is not None:
                     budget = self.config.max_jobs_per_process - self.claimed_total
                     if budget <= 0 and holding == 0 and not self.done and not self.outcomes:
-                        logs.event(INFO, "worker_recycle", f"worker {self.process_id}: ran {sum(self.completed)} "
+                        logs.event(INFO, "worker_recycle", f"{self.label}: ran {sum(self.completed)} "
                                    "jobs (max_jobs_per_process); recycling")
                         break
                     want = min(want, budget)
@@ -177,7 +187,7 @@ class Worker(ChildProcess):
                 exc = again
                 continue
             if released:
-                logs.event(logging.INFO, "claims_released", f"worker {self.process_id}: {released} claimed jobs "
+                logs.event(logging.INFO, "claims_released", f"{self.label}: {released} claimed jobs "
                            "back to ready after the database connection was lost")
             return
 
@@ -248,13 +258,13 @@ class Worker(ChildProcess):
 
     def _should_stop(self) -> bool:
         if self.parent_gone():
-            logs.event(logging.WARNING, "supervisor_gone", f"worker {self.process_id}: supervisor is gone; stopping")
+            logs.event(logging.WARNING, "supervisor_gone", f"{self.label}: supervisor is gone; stopping")
             return True
         if self.config.max_memory_mb is not None:
             rss_mb = psutil.Process().memory_info().rss / 2**20
             if rss_mb > self.config.max_memory_mb:
                 logs.event(logging.WARNING, "worker_recycle",
-                           f"worker {self.process_id}: {rss_mb:.0f} MB > max_memory_mb; recycling")
+                           f"{self.label}: {rss_mb:.0f} MB > max_memory_mb; recycling")
                 return True
         return False
 
@@ -273,12 +283,12 @@ class Worker(ChildProcess):
                 self.done.clear()
             released = self.db().deregister([self.process_id])
         except DatabaseError as exc:
-            logs.event(logging.ERROR, "worker_stop_failed", f"worker {self.process_id}: {exc}")
+            logs.event(logging.ERROR, "worker_stop_failed", f"{self.label}: {exc}")
             return
         for _ in range(self.threads):
             self.jobs.put(None)
         logs.event(INFO, "worker_stopped",
-                   f"worker {self.process_id} stopped ({sum(self.completed)} jobs run, {released} returned to ready)")
+                   f"{self.label} stopped ({sum(self.completed)} jobs run, {released} returned to ready)")
 
     # -- executor threads ----------------------------------------------------------------
 
@@ -317,27 +327,24 @@ class Worker(ChildProcess):
             if not wake.is_set():
                 wake.set()
 
-    # -- listener thread (PostgreSQL) ----------------------------------------------------
+    # -- wake-ups relayed by the supervisor (PostgreSQL) ---------------------------------
 
-    def _matches(self, queue_name: str) -> bool:
-        return any(s.matches(queue_name) for s in self.selectors)
-
-    def _listen_loop(self) -> None:
-        listener = None
-        while not self.stopping:
+    def _relay_loop(self) -> None:
+        """Read the supervisor's pipe: `w` new jobs for our queues, `l` / `p` it is listening / polling now.
+        The supervisor listens once for its host (one connection, not one per worker) and writes here."""
+        assert self.wake_fd is not None
+        while True:
             try:
-                if listener is None:
-                    listener = self.store.listener()
-                    if listener is None:
-                        return
-                    self.listening = True
-                    self.maybe_more = True  # jobs may have arrived while we were not listening
-                    self.wake.set()
-                for payload in listener.wait(1.0):
-                    if self._matches(payload):
-                        self.maybe_more = True
-                        self.wake.set()
-            except DatabaseError:
+                data = os.read(self.wake_fd, 512)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not data:  # the supervisor is gone: the main loop notices and stops
+                return
+            if b"p" in data:
                 self.listening = False
-                listener = None
-                time.sleep(1.0)
+            elif b"l" in data:
+                self.listening = True
+            self.maybe_more = True
+            self.wake.set()

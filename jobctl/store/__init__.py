@@ -14,9 +14,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from jobctl import urls
-from jobctl.store.interface import Listener, Session, Store, StoreOptions
+from jobctl.store.interface import PROBE_PREFIX, Listener, Session, Store, StoreOptions
 
-__all__ = ["Listener", "Session", "Store", "StoreOptions", "open_store", "scratch_database"]
+__all__ = ["PROBE_PREFIX", "Listener", "Session", "Store", "StoreOptions", "open_store", "scratch_database"]
 
 
 def open_store(url: urls.DatabaseURL, options: StoreOptions | None = None) -> Store:

@@ -86,8 +86,10 @@ class Store(abc.ABC):
     def session(self) -> Session:
         """A new dedicated connection for a runtime process."""
 
-    def listener(self) -> Listener | None:
-        """A new LISTEN connection, or None on backends that poll."""
+    def listener(self, share: Session | None = None) -> Listener | None:
+        """LISTEN for wake-ups, or None on backends (or behind poolers) where workers poll: on `share`'s own
+        connection when one is given and it can carry LISTEN (a supervisor's: no extra connection), else on
+        a connection of its own (the listen URL past a pooler, when there is one)."""
         return None
 
     @abc.abstractmethod
@@ -112,6 +114,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def count(self, state: str | None = None, queue: str | None = None) -> int:
         """How many jobs, optionally of one state and/or queue."""
+
+    @abc.abstractmethod
+    def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
+        """Record a running job's progress on the store's own connection: a worker's jobs report through
+        the connection their own enqueues use, so progress costs no connection more."""
 
     # -- reading, for operators -----------------------------------------------------------
 
@@ -220,9 +227,19 @@ class Session(abc.ABC):
     is one transaction."""
 
     @abc.abstractmethod
+    def send_probe(self, token: str) -> None:
+        """NOTIFY a probe carrying `token`, which a listener gives back as `PROBE_PREFIX + token` when
+        notifications reach it (a no-op where nothing listens)."""
+
+    @abc.abstractmethod
     def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
-                         queues: str | None, threads: int | None, metadata: str | None) -> int:
+                         queues: str | None, threads: int | None, metadata: str | None, host_id: str | None = None,
+                         wakeup: str | None = None) -> int:
         """Insert a process row; returns its id."""
+
+    @abc.abstractmethod
+    def set_wakeup(self, process_ids: Sequence[int], wakeup: str) -> None:
+        """Record how these processes' workers wake now (`listening` or `polling`)."""
 
     @abc.abstractmethod
     def heartbeat(self, beats: Sequence[tuple[int, int]]) -> set[int]:
@@ -241,8 +258,8 @@ class Session(abc.ABC):
         """Processes, on any host, whose heartbeat is older than `threshold` seconds."""
 
     @abc.abstractmethod
-    def host_processes(self, hostname: str) -> list[ProcessRef]:
-        """The processes registered from `hostname`."""
+    def host_processes(self, host_id: str) -> list[ProcessRef]:
+        """The processes registered from the host `host_id` (hostname, boot and PID namespace)."""
 
     @abc.abstractmethod
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
@@ -322,12 +339,25 @@ class Session(abc.ABC):
         """Close the connection."""
 
 
+PROBE_PREFIX = "jobctl:probe:"
+"""Payloads starting with this are a listener's own round-trip probes, never queue names to wake."""
+
+
 class Listener(abc.ABC):
     """Wake-ups for idle workers (PostgreSQL LISTEN); SQLite has none and polls."""
 
     @abc.abstractmethod
     def wait(self, timeout: float) -> list[str]:
         """Block up to `timeout` seconds for notifications; returns their payloads (queue names)."""
+
+    @abc.abstractmethod
+    def drain(self) -> list[str]:
+        """The payloads that arrived already (received during other statements, or waiting on the socket),
+        without blocking."""
+
+    @abc.abstractmethod
+    def fileno(self) -> int:
+        """The socket to select() on: readable when a notification may have arrived."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -10,7 +10,7 @@ import psycopg
 
 from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
 from jobctl.store.common import HEAD
-from jobctl.store.interface import Listener, Session
+from jobctl.store.interface import PROBE_PREFIX, Listener, Session
 from jobctl.store.postgres.connection import CHANNEL, Q, connect, lost
 from jobctl.urls import DatabaseURL
 
@@ -36,12 +36,19 @@ class PostgresSession(Session):
     def close(self) -> None:
         self.conn.close()
 
+    def send_probe(self, token: str) -> None:
+        self._execute("send_probe", {"payload": PROBE_PREFIX + token})
+
     def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
-                         queues: str | None, threads: int | None, metadata: str | None) -> int:
-        rows = self._run("register_process", {"kind": kind, "hostname": hostname, "pid": pid,
+                         queues: str | None, threads: int | None, metadata: str | None, host_id: str | None = None,
+                         wakeup: str | None = None) -> int:
+        rows = self._run("register_process", {"kind": kind, "hostname": hostname, "host_id": host_id, "pid": pid,
                                               "supervisor_id": supervisor_id, "queues": queues,
-                                              "threads": threads, "metadata": metadata})
+                                              "threads": threads, "wakeup": wakeup, "metadata": metadata})
         return int(rows[0][0])
+
+    def set_wakeup(self, process_ids: Sequence[int], wakeup: str) -> None:
+        self._execute("set_wakeup", {"ids": list(process_ids), "wakeup": wakeup})
 
     def heartbeat(self, beats: Sequence[tuple[int, int]]) -> set[int]:
         rows = self._run("heartbeat", {"ids": [b[0] for b in beats], "busy": [b[1] for b in beats]})
@@ -57,8 +64,8 @@ class PostgresSession(Session):
     def stale_processes(self, threshold: float) -> list[ProcessRef]:
         return [ProcessRef._make(r) for r in self._run("stale_processes", {"threshold": threshold})]
 
-    def host_processes(self, hostname: str) -> list[ProcessRef]:
-        return [ProcessRef._make(r) for r in self._run("host_processes", {"hostname": hostname})]
+    def host_processes(self, host_id: str) -> list[ProcessRef]:
+        return [ProcessRef._make(r) for r in self._run("host_processes", {"host_id": host_id})]
 
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
                    message: str) -> list[tuple[int, str]]:
@@ -155,12 +162,17 @@ class PostgresSession(Session):
 
 
 class PostgresListener(Listener):
-    """LISTEN on a connection of its own; notifications carry the queue name."""
+    """LISTEN on a connection of its own, or on a session's (which it then never closes); notifications
+    carry the queue name."""
 
-    def __init__(self, url: DatabaseURL) -> None:
+    def __init__(self, url: DatabaseURL, conn: psycopg.Connection[Any] | None = None) -> None:
         self.url = url
-        self.conn = connect(url)
-        self.conn.execute(f"LISTEN {CHANNEL}")
+        self.owns = conn is None
+        self.conn = connect(url) if conn is None else conn
+        try:
+            self.conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            raise lost(exc, self.url) from None
 
     def wait(self, timeout: float) -> list[str]:
         try:
@@ -168,5 +180,15 @@ class PostgresListener(Listener):
         except psycopg.Error as exc:  # every database error: the runtime backs off and reconnects
             raise lost(exc, self.url) from None
 
+    def drain(self) -> list[str]:
+        try:
+            return [n.payload for n in self.conn.notifies(timeout=0)]
+        except psycopg.Error as exc:
+            raise lost(exc, self.url) from None
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
     def close(self) -> None:
-        self.conn.close()
+        if self.owns:
+            self.conn.close()

@@ -108,10 +108,14 @@ class PostgresStore(Store):
     def session(self) -> Session:
         return PostgresSession(self.url, prepare=self.options.prepares)
 
-    def listener(self) -> Listener | None:
+    def listener(self, share: Session | None = None) -> Listener | None:
         if self.options.listen_url is not None:
             return PostgresListener(self.options.listen_url)
-        return PostgresListener(self.url) if self.listens else None
+        if not self.listens:
+            return None
+        if isinstance(share, PostgresSession):
+            return PostgresListener(self.url, share.conn)
+        return PostgresListener(self.url)
 
     def close(self) -> None:
         with self._lock:
@@ -255,6 +259,10 @@ class PostgresStore(Store):
     def count(self, state: str | None = None, queue: str | None = None) -> int:
         return int(self._one("count_jobs", {"state": state, "queue": queue})[0])
 
+    def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
+        with self._own() as c:
+            c.execute(Q["set_progress"], {"id": job_id, "done": done, "total": total, "message": message})
+
     # -- reading, for operators -----------------------------------------------------------
 
     def queue_counts(self) -> QueueCounts:
@@ -323,7 +331,7 @@ class PostgresStore(Store):
     def processes(self) -> list[ProcessInfo]:
         return [ProcessInfo(id=r[0], kind=r[1], hostname=r[2], pid=r[3], supervisor_id=r[4],
                             queues=tuple(r[5].split(",")) if r[5] else None, threads=r[6], busy=r[7] or 0,
-                            last_heartbeat_at=r[8], started_at=r[9])
+                            last_heartbeat_at=r[8], started_at=r[9], wakeup=r[10])
                 for r in self._rows("processes")]
 
     def recurring_tasks(self) -> list[RecurringInfo]:

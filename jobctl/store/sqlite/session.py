@@ -63,11 +63,18 @@ class SqliteSession(Session):
                 raise
             return result
 
+    def send_probe(self, token: str) -> None:
+        return None  # nothing listens on SQLite: workers poll
+
     def register_process(self, *, kind: str, hostname: str, pid: int, supervisor_id: int | None,
-                         queues: str | None, threads: int | None, metadata: str | None) -> int:
-        params = {"kind": kind, "hostname": hostname, "pid": pid, "supervisor_id": supervisor_id,
-                  "queues": queues, "threads": threads, "metadata": metadata}
+                         queues: str | None, threads: int | None, metadata: str | None, host_id: str | None = None,
+                         wakeup: str | None = None) -> int:
+        params = {"kind": kind, "hostname": hostname, "host_id": host_id, "pid": pid, "supervisor_id": supervisor_id,
+                  "queues": queues, "threads": threads, "wakeup": wakeup, "metadata": metadata}
         return self._tx(lambda c, now: int(c.execute(Q["register_process"], {**params, "now": now}).fetchone()[0]))
+
+    def set_wakeup(self, process_ids: Sequence[int], wakeup: str) -> None:
+        self._tx(lambda c, now: c.execute(Q["set_wakeup"], {"ids": json.dumps(list(process_ids)), "wakeup": wakeup}))
 
     def heartbeat(self, beats: Sequence[tuple[int, int]]) -> set[int]:
         def body(c: sqlite3.Connection, now: float) -> set[int]:
@@ -98,9 +105,9 @@ class SqliteSession(Session):
             rows = self.conn.execute(Q["stale_processes"], {"now": time.time(), "threshold": threshold}).fetchall()
         return [ProcessRef._make(r) for r in rows]
 
-    def host_processes(self, hostname: str) -> list[ProcessRef]:
+    def host_processes(self, host_id: str) -> list[ProcessRef]:
         with mapped(self.url):
-            rows = self.conn.execute(Q["host_processes"], {"hostname": hostname}).fetchall()
+            rows = self.conn.execute(Q["host_processes"], {"host_id": host_id}).fetchall()
         return [ProcessRef._make(r) for r in rows]
 
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,

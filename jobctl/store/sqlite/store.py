@@ -232,6 +232,11 @@ class SqliteStore(Store):
     def count(self, state: str | None = None, queue: str | None = None) -> int:
         return int(self._rows("count_jobs", {"state": state, "queue": queue})[0][0])
 
+    def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
+        with self._writing() as c:
+            c.execute(Q["set_progress"], {"id": job_id, "done": done, "total": total, "message": message,
+                                          "now": time.time()})
+
     # -- reading, for operators -----------------------------------------------------------
 
     def queue_counts(self) -> QueueCounts:
@@ -304,7 +309,7 @@ class SqliteStore(Store):
     def processes(self) -> list[ProcessInfo]:
         return [ProcessInfo(id=r[0], kind=r[1], hostname=r[2], pid=r[3], supervisor_id=r[4],
                             queues=tuple(r[5].split(",")) if r[5] else None, threads=r[6], busy=r[7] or 0,
-                            last_heartbeat_at=at(r[8]), started_at=at(r[9]))
+                            last_heartbeat_at=at(r[8]), started_at=at(r[9]), wakeup=r[10])
                 for r in self._rows("processes")]
 
     def recurring_tasks(self) -> list[RecurringInfo]:

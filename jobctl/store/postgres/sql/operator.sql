@@ -133,7 +133,7 @@ SELECT queue, (pg_notify('jobctl', queue))::text AS _ FROM r;
 
 -- name: processes
 -- Every registered process.
-SELECT id, kind, hostname, pid, supervisor_id, queues, threads, busy, last_heartbeat_at, started_at, metadata
+SELECT id, kind, hostname, pid, supervisor_id, queues, threads, busy, last_heartbeat_at, started_at, wakeup
 FROM jobctl_processes ORDER BY id;
 
 -- name: recurring_tasks

@@ -5,8 +5,9 @@
 
 -- name: register_process
 -- Register a supervisor, worker, dispatcher or scheduler.
-INSERT INTO jobctl_processes (kind, hostname, pid, supervisor_id, queues, threads, metadata)
-VALUES (%(kind)s, %(hostname)s, %(pid)s, %(supervisor_id)s, %(queues)s, %(threads)s, %(metadata)s)
+INSERT INTO jobctl_processes (kind, hostname, host_id, pid, supervisor_id, queues, threads, wakeup, metadata)
+VALUES (%(kind)s, %(hostname)s, %(host_id)s, %(pid)s, %(supervisor_id)s, %(queues)s, %(threads)s, %(wakeup)s,
+        %(metadata)s)
 RETURNING id;
 
 -- name: heartbeat
@@ -31,14 +32,22 @@ SELECT (SELECT count(*) FROM released) AS released,
        (SELECT count(*) FROM gone) AS gone,
        (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _;
 
+-- name: send_probe
+-- A round trip of our own: a listener that hears this knows notifications reach it.
+SELECT pg_notify('jobctl', %(payload)s);
+
 -- name: stale_processes
 -- Processes on any host whose heartbeat is older than the threshold (seconds).
-SELECT id, hostname, pid, kind, supervisor_id FROM jobctl_processes
+SELECT id, hostname, host_id, pid, kind, supervisor_id FROM jobctl_processes
 WHERE last_heartbeat_at < now() - %(threshold)s::float8 * interval '1 second';
 
 -- name: host_processes
--- Processes registered from one host (to find those whose pid is gone).
-SELECT id, hostname, pid, kind, supervisor_id FROM jobctl_processes WHERE hostname = %(hostname)s;
+-- Processes registered from one host: the same hostname, boot and PID namespace (to find whose pid is gone).
+SELECT id, hostname, host_id, pid, kind, supervisor_id FROM jobctl_processes WHERE host_id = %(host_id)s;
+
+-- name: set_wakeup
+-- How these processes' workers wake now: `listening` (NOTIFY) or `polling`.
+UPDATE jobctl_processes SET wakeup = %(wakeup)s WHERE id = ANY(%(ids)s::bigint[]);
 
 -- name: crash_jobs
 -- Jobs that were executing when their process died: count the run and the crash; fail after max_crashes.

@@ -113,7 +113,7 @@ DELETE FROM jobctl_pauses WHERE queue = :queue RETURNING queue;
 
 -- name: processes
 -- Every registered process.
-SELECT id, kind, hostname, pid, supervisor_id, queues, threads, busy, last_heartbeat_at, started_at, metadata
+SELECT id, kind, hostname, pid, supervisor_id, queues, threads, busy, last_heartbeat_at, started_at, wakeup
 FROM jobctl_processes ORDER BY id;
 
 -- name: recurring_tasks

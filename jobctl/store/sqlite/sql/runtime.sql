@@ -5,9 +5,9 @@
 
 -- name: register_process
 -- Register a supervisor, worker, dispatcher or scheduler.
-INSERT INTO jobctl_processes (kind, hostname, pid, supervisor_id, queues, threads, metadata,
+INSERT INTO jobctl_processes (kind, hostname, host_id, pid, supervisor_id, queues, threads, wakeup, metadata,
                               last_heartbeat_at, started_at)
-VALUES (:kind, :hostname, :pid, :supervisor_id, :queues, :threads, :metadata, :now, :now)
+VALUES (:kind, :hostname, :host_id, :pid, :supervisor_id, :queues, :threads, :wakeup, :metadata, :now, :now)
 RETURNING id;
 
 -- name: heartbeat
@@ -25,11 +25,15 @@ DELETE FROM jobctl_processes WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: stale_processes
 -- Processes whose heartbeat is older than the threshold (seconds).
-SELECT id, hostname, pid, kind, supervisor_id FROM jobctl_processes WHERE last_heartbeat_at < :now - :threshold;
+SELECT id, hostname, host_id, pid, kind, supervisor_id FROM jobctl_processes WHERE last_heartbeat_at < :now - :threshold;
 
 -- name: host_processes
--- Processes registered from one host (to find those whose pid is gone).
-SELECT id, hostname, pid, kind, supervisor_id FROM jobctl_processes WHERE hostname = :hostname;
+-- Processes registered from one host: the same hostname, boot and PID namespace (to find whose pid is gone).
+SELECT id, hostname, host_id, pid, kind, supervisor_id FROM jobctl_processes WHERE host_id = :host_id;
+
+-- name: set_wakeup
+-- How these processes' workers wake now: `listening` (NOTIFY) or `polling`.
+UPDATE jobctl_processes SET wakeup = :wakeup WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: crash_jobs
 -- Jobs that were executing when their process died: count the run and the crash; fail after max_crashes.
