@@ -193,7 +193,7 @@ def test_processes_lists_registered_processes(configured: str) -> None:
     worker = next(r for r in rows if r["kind"] == "worker")
     assert worker["queues"] == ["mail", "default"] and worker["supervisor_id"] == sup and worker["threads"] == 3
     assert set(worker) == {"id", "kind", "hostname", "pid", "supervisor_id", "queues", "threads", "busy",
-                           "last_heartbeat_at", "started_at"}
+                           "last_heartbeat_at", "started_at", "wakeup"}
 
 
 # --- what operators see: hostile text, long values, piped output, named queues, estimates -------
