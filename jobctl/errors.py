@@ -98,3 +98,7 @@ class JobDiscarded(JobctlError):
 
 class UnreadableArguments(JobctlError):
     """A stored job's arguments are not jobctl's JSON form (a hand-edited or corrupted row); it is failed, never run."""
+
+
+class JobTimeout(JobctlError):
+    """A run went past its job's `timeout`: it fails with this (retried when a `retry_on` rule names it)."""

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from jobctl import arguments, database
 from jobctl.current import current
-from jobctl.errors import JobClassError, JobDiscarded, JobFailed, JobNotFound, OptionError
+from jobctl.errors import JobClassError, JobDiscarded, JobFailed, JobNotFound, JobTimeout, OptionError
 from jobctl.records import STATES, JobInfo, Limit, NewJob, ReadyJobs
 
 Wait = float | int | str | Callable[[int], float]
@@ -442,6 +442,10 @@ class Job:
     discard_on: ClassVar[Sequence[type[BaseException]]] = ()
     limits_concurrency: ClassVar[ConcurrencyLimit | None] = None
     max_result_bytes: ClassVar[int] = MAX_RESULT_BYTES
+    timeout: ClassVar[float | None] = None
+    """Seconds a run may take (None: no limit). A run past it fails with `jobctl.JobTimeout` (retried when a
+    `retry_on` rule names it): an `async def perform` is cancelled; a thread cannot be, so its worker stops
+    claiming, lets its other jobs finish, and is replaced. `set(timeout=)` overrides it per job."""
     """The largest return value kept, as JSON; a larger one fails the run with SerializationError."""
 
     # Instance state starts as these class-level defaults and is set on the instance when it
@@ -487,8 +491,9 @@ class Job:
         wait: dt.timedelta | float | None = None,
         wait_until: dt.datetime | None = None,
         key: str | None = None,
+        timeout: dt.timedelta | float | None = None,
     ) -> ConfiguredJob:
-        """Per-call options: `Job.set(queue="low", wait=60).perform_later(...)`."""
+        """Per-call options: `Job.set(queue="low", wait=60, timeout=30).perform_later(...)`."""
         options: dict[str, Any] = {}
         if queue is not None:
             options["queue"] = _checked_text(queue, "queue=")
@@ -502,6 +507,11 @@ class Job:
             options["run_at"] = wait_until
         if key is not None:
             options["key"] = _checked_text(key, "key=")
+        if timeout is not None:
+            seconds = _seconds(timeout, "timeout")
+            if seconds <= 0:
+                raise _refused(f"timeout= expects a positive number of seconds, got {_short(timeout)}")
+            options["timeout"] = seconds
         return ConfiguredJob(cls, options)
 
     @classmethod
@@ -539,6 +549,7 @@ class Job:
             key=opts.get("key"),
             delay=opts.get("delay", 0.0),
             run_at=opts.get("run_at"),
+            timeout=opts.get("timeout"),
             limit=(cls.limits_concurrency.for_arguments(cls, self._args, self._kwargs)
                    if cls.limits_concurrency is not None else None),
         )
@@ -553,22 +564,35 @@ class Job:
 
     # -- running --------------------------------------------------------------------------
 
-    def execute(self) -> Any:
-        """Run `perform` with fresh `jobctl.current`; awaits an `async def perform`."""
+    def execute(self, timeout: float | None = None) -> Any:
+        """Run `perform` with fresh `jobctl.current`; awaits an `async def perform`, cancelling it after
+        `timeout` seconds with `jobctl.JobTimeout` (a plain `perform` is the worker's to watch)."""
         current.reset()
         result = self.perform(*self._args, **self._kwargs)
         if result is not None and inspect.isawaitable(result):
-            return _run_coroutine(result)
+            return _run_coroutine(result, timeout, self)
         return result
 
 
-def _run_coroutine(awaitable: Any) -> Any:
+def _run_coroutine(awaitable: Any, timeout: float | None = None, job: Job | None = None) -> Any:
     import asyncio  # only for `async def perform`: keeps `import jobctl` light
 
     async def runner() -> Any:
-        return await awaitable
+        if timeout is None:
+            return await awaitable
+        try:
+            return await asyncio.wait_for(awaitable, timeout)
+        except TimeoutError:
+            raise JobTimeout(timeout_message(job, timeout, cancelled=True)) from None
 
     return asyncio.run(runner())
+
+
+def timeout_message(job: Job | None, timeout: float, *, cancelled: bool) -> str:
+    """`job 17 (app:Report) ran longer than its timeout of 30s (cancelled)`."""
+    who = f"job {job.job_id} ({job_class_path(type(job))})" if job is not None and job.job_id else "the job"
+    how = "cancelled" if cancelled else "its worker is replaced: a thread cannot be stopped"
+    return f"{who} ran longer than its timeout of {timeout:g}s ({how})"
 
 
 def build_job(class_path: str, stored_arguments: Any) -> Job:

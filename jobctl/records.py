@@ -97,11 +97,14 @@ class NewJob:
     """An absolute due time (aware)."""
     limit: Limit | None = None
     """Its concurrency limit, when its class declares one."""
+    timeout: float | None = None
+    """Seconds a run may take, when `set(timeout=)` gave it one (the class's `timeout` needs no storing)."""
 
     @property
     def plain(self) -> bool:
-        """Ready now, with no key and no limit: eligible for the bulk fast path."""
-        return self.key is None and self.run_at is None and self.delay <= 0 and self.limit is None
+        """Ready now, with no key, limit or timeout of its own: eligible for the bulk fast path."""
+        return self.key is None and self.run_at is None and self.delay <= 0 and self.limit is None \
+            and self.timeout is None
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ class ClaimedJob(NamedTuple):
     """Runs that ended before this one."""
     attempts_base: int
     """Attempts before the last manual retry: this run is execution `attempts - attempts_base + 1`."""
+    timeout: float | None = None
+    """Seconds this run may take when `set(timeout=)` gave the job one (else its class's `timeout`)."""
 
     @property
     def executions(self) -> int:

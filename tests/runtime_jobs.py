@@ -215,3 +215,40 @@ class ProgressAndEnqueue(jobctl.Job):
         Record.perform_later(f"child of {n}")
         self.progress(3, 3, "done")
         record(self, f"progress {n}", start, time.time())
+
+
+class Stuck(jobctl.Job):
+    """A plain perform that outlives its timeout (records its start, then sleeps up to `seconds`)."""
+
+    timeout = 1.0
+
+    def perform(self, seconds: float = 30.0) -> None:
+        record(self, "stuck", time.time())
+        time.sleep(seconds)
+        record(self, "stuck-done", time.time(), time.time())
+
+
+class AsyncStuck(jobctl.Job):
+    """An async perform that outlives its timeout: it is cancelled."""
+
+    timeout = 0.5
+
+    async def perform(self) -> None:
+        import asyncio
+
+        record(self, "async-stuck", time.time())
+        await asyncio.sleep(30)
+
+
+class RetriedAfterTimeout(jobctl.Job):
+    """Times out once (0.3 s, async), then is quick: retry_on names JobTimeout."""
+
+    timeout = 0.3
+    retry_on = (jobctl.RetryOn(jobctl.JobTimeout, wait=0, attempts=3),)
+
+    async def perform(self) -> None:
+        import asyncio
+
+        record(self, f"run {self.executions}", time.time())
+        if self.executions == 1:
+            await asyncio.sleep(30)

@@ -26,8 +26,8 @@ WHEEL = f"jobctl_queue-{jobctl.__version__}-py3-none-any.whl"
 def test_public_api_is_pinned() -> None:
     assert sorted(jobctl.__all__) == sorted([
         "ConcurrencyLimit", "ConfigError", "ConfiguredJob", "DatabaseError", "ErrorInfo", "Job", "JobClassError",
-        "JobDiscarded", "JobFailed",
-        "JobHandle", "JobInfo", "JobNotFound", "JobctlError", "Progress", "RecordNotFound", "RetryOn", "SchemaOutdated",
+        "JobDiscarded", "JobFailed", "JobHandle", "JobInfo", "JobNotFound", "JobTimeout", "JobctlError", "Progress",
+        "RecordNotFound", "RetryOn", "SchemaOutdated",
         "SerializationError", "__version__", "configure", "count", "current", "get_job", "later",
         "perform_all_later", "register_locator", "using",
     ])

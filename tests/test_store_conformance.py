@@ -222,6 +222,15 @@ def test_claim_order_selectors_and_hint(store: Store, session: Session) -> None:
     assert claim_all(session, limit=0) == [] and states(store, more) == ["ready", "claimed", "claimed"]
 
 
+@covers("Session.claim", "Store.insert_jobs")
+def test_a_jobs_own_timeout_travels_with_its_claim(store: Store, session: Session) -> None:
+    timed = store.insert_job(NewJob("app:W", "default", 0, "{}", timeout=2.5)).id
+    plain = store.insert_job(job()).id
+    assert store.insert_jobs(ReadyJobs(), [NewJob("app:W", "default", 0, "{}", timeout=7.0)]) == 1
+    got = {c.id: c.timeout for c in claim_all(session)}
+    assert got[timed] == 2.5 and got[plain] is None and sorted(got.values(), key=str) == [2.5, 7.0, None]
+
+
 @covers("Session.claim", "Store.pause_queue", "Store.resume_queue", "Store.paused_queues")
 def test_paused_queues_are_not_claimed(store: Store, session: Session) -> None:
     a, b = add(store, job("a"), job("b"))

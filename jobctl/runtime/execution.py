@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobctl import arguments
-from jobctl.errors import JobClassError, RecordNotFound, UnreadableArguments
+from jobctl.errors import JobClassError, JobTimeout, RecordNotFound, UnreadableArguments
 from jobctl.job import Job, RetryOn, resolve_job_class
 from jobctl.records import ClaimedJob, RunError
 from jobctl.runtime import logs
@@ -132,6 +133,27 @@ class Executor:
             cls = self._classes[path] = resolve_job_class(path, imports=self.imports)
         return cls
 
+    def timeout_of(self, claimed: ClaimedJob) -> tuple[float, bool] | None:
+        """(seconds, async) when the run has a timeout: the job's own (`set(timeout=)`), else its class's."""
+        try:
+            cls = self.job_class(claimed.class_path)
+        except JobClassError:
+            return None  # it fails at once when it runs
+        timeout = claimed.timeout if claimed.timeout is not None else cls.timeout
+        return None if timeout is None else (timeout, inspect.iscoroutinefunction(cls.perform))
+
+    def timed_out(self, claimed: ClaimedJob, executions: int, timeout: float, duration: float) -> Outcome:
+        """The outcome of a plain `perform` still running past its timeout (its worker's main thread
+        decides it: a thread cannot be stopped): JobTimeout, retried when a `retry_on` rule names it."""
+        job_class = self._classes.get(claimed.class_path)
+        exc = JobTimeout(f"job {claimed.id} ({claimed.class_path}) ran longer than its timeout of {timeout:g}s "
+                         "(its worker is replaced: a thread cannot be stopped)")
+        state, rule = decide(job_class, exc, executions)
+        if rule is not None:
+            return Outcome("retry", duration, error_of(exc, with_traceback=False), rule.delay(executions), rule.queue,
+                           rule.priority, exception=exc)
+        return Outcome(state, duration, error_of(exc, with_traceback=False), exception=exc)
+
     def run(self, claimed: ClaimedJob, *, executions: int, setup: Callable[[Job], None] | None = None) -> Outcome:
         """Run one job; every exception becomes an outcome, never escapes.
 
@@ -154,13 +176,14 @@ class Executor:
             job.priority = claimed.priority  # type: ignore[misc]
             if setup is not None:
                 setup(job)
+            timeout = claimed.timeout if claimed.timeout is not None else job_class.timeout
             if _around_job:
                 with contextlib.ExitStack() as around:
                     for enter in _around_job:
                         around.enter_context(enter(job))
-                    value = job.execute()
+                    value = job.execute(timeout)
             else:
-                value = job.execute()
+                value = job.execute(timeout)
             result = None if value is None else arguments.dump_result(
                 value, what=f"job {claimed.id} ({claimed.class_path})", max_bytes=job_class.max_result_bytes)
         except (JobClassError, UnreadableArguments) as exc:  # the row itself cannot run: no retry

@@ -36,6 +36,8 @@ MAX_PREFETCH = 4000
 FLUSH_AFTER_S = 0.05
 FLUSH_AT = 500
 HINT_RESET_S = 1.0
+ASYNC_GRACE_S = 1.0
+"""An async job past its timeout is cancelled by its own thread; the main thread steps in only this much later."""
 INFO = logging.INFO
 
 
@@ -71,6 +73,13 @@ class Worker(ChildProcess):
         recorded as finished, retried, failed or discarded."""
         self.hints: dict[Selector, tuple[int, int]] = {}
         self.executor = Executor(imports=queue_config.imports)
+        self.deadlines: dict[int, tuple[ClaimedJob, float, float, float]] = {}
+        """Per executor thread running a job with a timeout: (job, deadline, timeout, started), monotonic."""
+        self.abandoned: set[int] = set()
+        """Jobs whose run went past its timeout: their outcome was recorded here, their thread's is dropped."""
+        self.recycle_reason: str | None = None
+        """Why this worker stops claiming and is replaced (a job's thread is stuck past its timeout)."""
+        self._watch_lock = threading.Lock()
         self.progress = ProgressReporter(store)
         self.log_info = logs.LOGGER.isEnabledFor(INFO)
 
@@ -112,8 +121,12 @@ class Worker(ChildProcess):
                     next_checks = now + 1.0
                     if self._should_stop():
                         break
+                if self.deadlines:
+                    self._watch_deadlines(now)
                 if self.outcomes:
                     self._apply_outcomes()
+                if self.recycle_reason is not None and not self.outcomes:
+                    break
                 if self.done and not pending:
                     pending_since = now
                 while self.done:
@@ -154,7 +167,7 @@ class Worker(ChildProcess):
             except DatabaseError as exc:
                 self._recover(exc)
                 continue
-            timeout = min(next_poll - now, next_checks - now)
+            timeout = min(next_poll - now, next_checks - now, *(d[1] - now for d in list(self.deadlines.values())))
             if pending:
                 timeout = min(timeout, FLUSH_AFTER_S)
             self.wake.wait(max(timeout, 0.0))
@@ -256,6 +269,21 @@ class Worker(ChildProcess):
             outcomes.popleft()
             self.in_hand.discard(job.id)
 
+    def _watch_deadlines(self, now: float) -> None:
+        """Record JobTimeout for runs past their timeout (main thread), and start this worker's replacement."""
+        with self._watch_lock:
+            expired = [(i, d) for i, d in self.deadlines.items() if d[1] <= now and d[0].id not in self.abandoned]
+            for _index, (job, _deadline, _timeout, _started) in expired:
+                self.abandoned.add(job.id)
+        for _index, (job, _deadline, timeout, started) in expired:
+            self.outcomes.append((job, self.executor.timed_out(job, job.executions, timeout, now - started)))
+            if self.recycle_reason is None:
+                self.recycle_reason = f"job {job.id} ran past its timeout of {timeout:g}s"
+                logs.event(logging.WARNING, "worker_recycle",
+                           f"{self.label}: {self.recycle_reason} and its thread cannot be stopped; stops claiming, "
+                           "lets its other jobs finish and is replaced", job_id=job.id, class_=job.class_path,
+                           queue=job.queue)
+
     def _should_stop(self) -> bool:
         if self.parent_gone():
             logs.event(logging.WARNING, "supervisor_gone", f"{self.label}: supervisor is gone; stopping")
@@ -273,7 +301,8 @@ class Worker(ChildProcess):
         self.stopping = True
         self._drop_prefetched()  # returned by deregister below, uncounted
         deadline = time.monotonic() + self.queue_config.shutdown_timeout
-        while self.slots.busy() and time.monotonic() < deadline:
+        # A thread stuck past its job's timeout is not waited for: its outcome is recorded already.
+        while any(j not in self.abandoned for j in self.slots.executing()) and time.monotonic() < deadline:
             self.wake.wait(0.01)
             self.wake.clear()
         try:
@@ -300,6 +329,11 @@ class Worker(ChildProcess):
                 return
             executions = job.executions
             slots.set(index, job.id)
+            watch = self.executor.timeout_of(job)
+            if watch is not None:
+                started = time.monotonic()
+                self.deadlines[index] = (job, started + watch[0] + (ASYNC_GRACE_S if watch[1] else 0.0), watch[0],
+                                         started)
             try:
                 if self.log_info:
                     logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
@@ -309,6 +343,14 @@ class Worker(ChildProcess):
             except BaseException as exc:  # run() turns every error into an outcome; this is the last
                 # guard, since a dead executor thread would hold its job claimed for good
                 outcome = Outcome("failed", 0.0, error_of(exc), exception=exc)
+            if watch is not None:
+                with self._watch_lock:
+                    self.deadlines.pop(index, None)
+                    late = job.id in self.abandoned
+                    self.abandoned.discard(job.id)
+                if late:  # the main thread recorded its timeout: this outcome comes too late to count
+                    slots.set(index, 0)
+                    continue
             if outcome.state == "finished":
                 if outcome.result is None:
                     self.done.append(job.id)  # rides on the next claim

@@ -175,7 +175,7 @@ class PostgresStore(Store):
 
     def _insert_one(self, c: psycopg.Connection[Any], job: NewJob) -> Inserted:
         params = {"queue": job.queue, "class": job.class_path, "priority": job.priority, "arguments": job.arguments,
-                  "key": job.key, "run_at": job.run_at, "delay": job.delay,
+                  "key": job.key, "run_at": job.run_at, "delay": job.delay, "timeout": job.timeout,
                   "concurrency_key": job.limit.key if job.limit else None,
                   # A limited job waits as blocked until jobctl_unblock gives it a slot (just below).
                   "due_state": "blocked" if job.limit else "ready"}
@@ -232,6 +232,7 @@ class PostgresStore(Store):
                 "keys": [j.key for j in other],
                 "run_ats": [j.run_at for j in other],
                 "delays": [j.delay for j in other],
+                "timeouts": [j.timeout for j in other],
             }).fetchone()
             created += int(row[0]) if row else 0
         return created

@@ -188,7 +188,7 @@ class SqliteStore(Store):
     def _params(job: NewJob, now: float) -> dict[str, Any]:
         due = job.run_at.timestamp() if job.run_at is not None else now + max(job.delay, 0.0)
         return {"queue": job.queue, "class": job.class_path, "priority": job.priority,
-                "arguments": job.arguments, "key": job.key, "at": due, "now": now,
+                "arguments": job.arguments, "key": job.key, "at": due, "now": now, "timeout": job.timeout,
                 "concurrency_key": job.limit.key if job.limit else None}
 
     def insert_job(self, job: NewJob, conn: Any = None) -> Inserted:

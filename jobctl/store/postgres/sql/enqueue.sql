@@ -6,10 +6,10 @@
 WITH t AS (
     SELECT COALESCE(%(run_at)s::timestamptz, now() + %(delay)s::float8 * interval '1 second') AS at
 ), ins AS (
-    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, concurrency_key)
+    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, concurrency_key, timeout_s)
     SELECT %(queue)s, %(class)s, %(priority)s,
            CASE WHEN t.at > now() THEN 'scheduled' ELSE %(due_state)s END,
-           %(arguments)s, %(key)s, t.at, %(concurrency_key)s
+           %(arguments)s, %(key)s, t.at, %(concurrency_key)s, %(timeout)s::float8
     FROM t
     ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')
     DO NOTHING
@@ -21,13 +21,13 @@ FROM ins;
 -- name: insert_jobs
 -- Insert many jobs in one statement (keys, waits); duplicates of active keys are skipped; one notify per queue.
 WITH ins AS (
-    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at)
-    SELECT u.q, u.c, u.p, CASE WHEN u.at > now() THEN 'scheduled' ELSE 'ready' END, u.a, u.k, u.at
+    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, timeout_s)
+    SELECT u.q, u.c, u.p, CASE WHEN u.at > now() THEN 'scheduled' ELSE 'ready' END, u.a, u.k, u.at, u.t
     FROM (
-        SELECT q, c, p, a, k, COALESCE(r, now() + d * interval '1 second') AS at, o
+        SELECT q, c, p, a, k, COALESCE(r, now() + d * interval '1 second') AS at, t, o
         FROM unnest(%(queues)s::text[], %(classes)s::text[], %(priorities)s::int[], %(arguments)s::json[],
-                    %(keys)s::text[], %(run_ats)s::timestamptz[], %(delays)s::float8[])
-             WITH ORDINALITY AS x(q, c, p, a, k, r, d, o)
+                    %(keys)s::text[], %(run_ats)s::timestamptz[], %(delays)s::float8[], %(timeouts)s::float8[])
+             WITH ORDINALITY AS x(q, c, p, a, k, r, d, t, o)
     ) u
     ORDER BY u.o
     ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')

@@ -90,11 +90,11 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s
 )
 SELECT * FROM claimed
 UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
-SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8
 WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 
 -- name: claim_any_paused
@@ -117,7 +117,7 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
 
 -- name: claim_queue
 -- Finish the previous batch and claim the next from one queue (unless paused): priority, then age.
@@ -139,7 +139,7 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
 
 -- name: claim_prefix
 -- Finish the previous batch and claim the next from queues matching a LIKE pattern while none is paused.
@@ -161,11 +161,11 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s
 )
 SELECT * FROM claimed
 UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
-SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8
 WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 
 -- name: claim_prefix_paused
@@ -188,7 +188,7 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
 
 -- name: finish_with_results
 -- Mark jobs finished and keep what they returned (fenced by the claim token, like every completion).

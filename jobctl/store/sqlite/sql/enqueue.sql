@@ -3,9 +3,10 @@
 
 -- name: insert_job
 -- Insert one job, ready now or scheduled; with an active job holding the same key, insert nothing.
-INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, enqueued_at, scheduled_at, concurrency_key)
+INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, enqueued_at, scheduled_at, concurrency_key,
+                         timeout_s)
 VALUES (:queue, :class, :priority, CASE WHEN :at > :now THEN 'scheduled' ELSE 'ready' END,
-        :arguments, :key, :now, :at, :concurrency_key)
+        :arguments, :key, :now, :at, :concurrency_key, :timeout)
 ON CONFLICT DO NOTHING
 RETURNING id, state;
 
