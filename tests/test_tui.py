@@ -262,7 +262,7 @@ def test_claimed_executions_and_processes_panels(configured: str) -> None:
         cells = [str(c) for c in screen.table("processes").get_row(str(worker))]
         assert cells[1] == "worker" and cells[2] == socket.gethostname() and cells[3] == str(os.getpid())
         assert cells[4] == "exports,mail" and cells[5] == "1/3"
-        assert cells[7].endswith("M")  # this very process: psutil reads its memory
+        assert cells[6] == "-" and cells[8].endswith("M")  # registered without a wakeup; psutil reads its memory
         assert "processes 1" in text(pilot, "#counts") and "claimed 1" in text(pilot, "#counts")
         await pilot.press("2", "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobScreen), "the job screen")
@@ -704,9 +704,9 @@ def fixed_snapshot(failures: Sequence[FailureSummary] | None = None) -> Snapshot
                            AT + dt.timedelta(seconds=180))),
         processes=(ProcessRow(1, "supervisor", "vm-1", 4240, None, None, 0, ago(2), 41_000_000, 0.0),
                    ProcessRow(2, "dispatcher", "vm-1", 4241, None, None, 0, ago(2), 31_500_000, 0.4),
-                   ProcessRow(3, "worker", "vm-1", 4242, "*", 3, 1, ago(2), 52_400_000, 12.0),
-                   ProcessRow(4, "worker", "vm-1", 4243, "*", 3, 1, ago(3), 50_100_000, 9.5),
-                   ProcessRow(5, "worker", "vm-2", 977, "mail,reports", 5, 4, ago(8))),
+                   ProcessRow(3, "worker", "vm-1", 4242, "*", 3, 1, ago(2), 52_400_000, 12.0, wakeup="listening"),
+                   ProcessRow(4, "worker", "vm-1", 4243, "*", 3, 1, ago(3), 50_100_000, 9.5, wakeup="listening"),
+                   ProcessRow(5, "worker", "vm-2", 977, "mail,reports", 5, 4, ago(8), wakeup="polling")),
     )
 
 

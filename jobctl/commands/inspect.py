@@ -86,11 +86,13 @@ def processes(json_out: JsonOpt = False) -> None:
     if not rows:
         say("0 processes")
         return
-    t = table("id", "kind", "hostname", "pid", "supervisor", "queues", "threads", "busy", "heartbeat", "started")
+    t = table("id", "kind", "hostname", "pid", "supervisor", "queues", "threads", "busy", "wakeup", "heartbeat",
+              "started")
     for r in rows:
         queues = ",".join(r.queues) if r.queues else "-"
         t.add_row(str(r.id), cell(r.kind), cell(r.hostname), str(r.pid), str(r.supervisor_id or "-"), cell(queues),
-                  str(r.threads or "-"), str(r.busy), ago(r.last_heartbeat_at), ago(r.started_at))
+                  str(r.threads or "-"), str(r.busy), cell(r.wakeup or "-"), ago(r.last_heartbeat_at),
+                  ago(r.started_at))
     emit(t)
 
 

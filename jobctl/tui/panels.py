@@ -160,7 +160,8 @@ def process_rows(snap: Snapshot, flt: Filter) -> list[Row]:
         busy = f"{p.busy}/{p.threads}" if p.threads else str(p.busy or "-")
         cells: tuple[Cell, ...] = (
             Text(str(p.id), justify="right"), txt(p.kind), txt(p.hostname), Text(str(p.pid), justify="right"),
-            txt(p.queues or None), Text(busy, justify="right"), Text(since(p.last_heartbeat_at, snap.at)),
+            txt(p.queues or None), Text(busy, justify="right"), txt(p.wakeup),
+            Text(since(p.last_heartbeat_at, snap.at)),
             size(p.rss_bytes),
             Text("-" if p.cpu_percent is None else f"{p.cpu_percent:.0f}%", justify="right"))
         if flt.matches({"queue": p.queues}, tuple(map(str, cells))):
@@ -188,7 +189,8 @@ PANELS = (
         recurring_rows, lambda s: len(s.recurring), ("recurring task", "recurring tasks")),
     Panel("processes", "5", "Processes", (
         Column("id", "id", True), Column("kind", "kind"), Column("host", "host"), Column("pid", "pid", True),
-        Column("queues", "queues"), Column("busy", "busy", True), Column("heartbeat", "heartbeat"),
+        Column("queues", "queues"), Column("busy", "busy", True), Column("wakeup", "wakeup"),
+        Column("heartbeat", "heartbeat"),
         Column("memory", "memory", True), Column("cpu", "cpu", True)),
         process_rows, lambda s: len(s.processes), ("process", "processes")),
 )

@@ -108,6 +108,8 @@ class ProcessRow:
     """Resident memory, for processes on this host."""
     cpu_percent: float | None = None
     """CPU use since the previous refresh, for processes on this host."""
+    wakeup: str | None = None
+    """How a worker learns of new jobs: `listening` or `polling` (None for other kinds)."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ def fetch(store: Store, previous: Snapshot | None = None, *, alive_threshold: fl
     local = probe.sample(rows) if probe is not None else {}
     processes = tuple(
         ProcessRow(r.id, r.kind, r.hostname, r.pid, ",".join(r.queues) if r.queues else None, r.threads, r.busy,
-                   r.last_heartbeat_at, *local.get(r.id, (None, None)))
+                   r.last_heartbeat_at, *local.get(r.id, (None, None)), wakeup=r.wakeup if r.kind == "worker" else None)
         for r in rows)
     s = stats.states
     counts = Counts(s["ready"], s["scheduled"], s["claimed"], s["blocked"], s["failed"], stats.finished_last_hour,
