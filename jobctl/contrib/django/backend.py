@@ -23,7 +23,7 @@ from .tasks import DjangoTaskJob, JobctlTask, job_class_for, result_of
 OPTIONS = {
     "DATABASE": "the DATABASES alias holding jobctl's tables (default: 'default')",
     "CONFIG": "the queue config for `manage.py jobctl start` (else JOBCTL_CONFIG, config/queue.yml)",
-    "POOLER": "'transaction' when that database is reached through a transaction-pooling PgBouncer",
+    "POOLER": "the PgBouncer pool_mode in front of that database: 'transaction' or 'session'",
     "LISTEN_DATABASE": "a DATABASES alias reaching the same database directly, for LISTEN past a pooler",
 }
 
@@ -71,6 +71,18 @@ class JobctlBackend(BaseTaskBackend):  # type: ignore[misc]
             jobctl.configure(database_url=wanted[0], config=wanted[1], pooler=wanted[2],
                              listen_database_url=wanted[3])
             _configured = wanted
+
+    def environment(self) -> dict[str, str]:
+        """The same settings as jobctl's environment variables, for `manage.py jobctl`: the CLI's own options
+        (`--database`, `--config`) still win over them, as they do over any environment."""
+        env = {"JOBCTL_DATABASE_URL": database_url(self.database)}
+        if self.config:
+            env["JOBCTL_CONFIG"] = str(self.config)
+        if self.pooler:
+            env["JOBCTL_POOLER"] = self.pooler
+        if self.listen_database:
+            env["JOBCTL_LISTEN_DATABASE_URL"] = database_url(self.listen_database)
+        return env
 
     # -- Django's API --------------------------------------------------------------------------
 

@@ -122,10 +122,13 @@ def django_priority(priority: int) -> int:
     return int(max(TASK_MIN_PRIORITY, min(TASK_MAX_PRIORITY, -priority)))
 
 
-def row_task(task: Any, queue: str, priority: int, run_after: dt.datetime | None = None) -> Any:
-    """`task` as a row has it (its queue, priority and run_after), or `task` itself when Django would refuse
-    those (a retry rule moved it to a queue the backend does not list)."""
+def row_task(task: Any, queue: str, priority: int, run_after: dt.datetime | None = None,
+             backend: str | None = None) -> Any:
+    """`task` as a row has it (its queue, priority and run_after; on `backend`, the alias that read it), or
+    `task` itself when Django would refuse those (a retry rule moved it to a queue the backend does not list)."""
     changes: dict[str, Any] = {}
+    if backend is not None and backend != task.backend:
+        changes["backend"] = backend
     if queue != task.queue_name:
         changes["queue_name"] = queue
     if django_priority(priority) != task.priority:
@@ -180,7 +183,7 @@ def result_of(info: JobInfo, task: Any, backend: str) -> TaskResult:
     run_after = info.scheduled_at if info.scheduled_at > info.enqueued_at else None
     last_error_at = info.errors[-1].at if info.errors else None
     result = TaskResult(
-        task=row_task(task, info.queue, info.priority, run_after),
+        task=row_task(task, info.queue, info.priority, run_after, backend),
         id=str(info.id), status=STATUS[info.state], enqueued_at=info.enqueued_at, started_at=info.claimed_at,
         finished_at=info.finished_at, last_attempted_at=info.claimed_at or last_error_at,
         args=args, kwargs=kwargs, backend=backend, errors=[task_error(e) for e in info.errors],

@@ -95,3 +95,14 @@ def index_article(article_id: int) -> str:
     article = Article.objects.get(pk=article_id)
     Event.objects.create(name=f"indexed {article.title}")
     return article.title
+
+
+@task()
+def wait_for_file(name: str, path: str) -> str:
+    """Record a start, then wait (at most a minute) until `path` exists: a task a test can kill mid-run."""
+    Event.objects.create(name=f"start {name}", pid=os.getpid())
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    Event.objects.create(name=f"end {name}", pid=os.getpid())
+    return name

@@ -1,6 +1,7 @@
 """`python manage.py jobctl VERB …`: jobctl's command line (`start`, `stats`, `top`, …) on this project.
 
-manage.py has run `django.setup()`; this points jobctl at the TASKS backend's database, imports every
+manage.py has run `django.setup()`; this points jobctl at the TASKS backend's database (as JOBCTL_*
+environment variables built from DATABASES and the backend's OPTIONS), imports every
 app's `tasks` module (so workers find the tasks rows name), closes Django's connections (none may be
 inherited over fork), then runs jobctl's CLI in this process: `start` forks its workers from here.
 """
@@ -8,6 +9,7 @@ inherited over fork), then runs jobctl's CLI in this process: `start` forks its 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -43,9 +45,9 @@ def run(argv: list[str]) -> int:
 
     backends = jobctl_backends()
     if backends:
-        backends[0].configure_jobctl()
-        if backends[0].config and not any(a == "--config" or a.startswith("--config=") for a in argv):
-            argv = ["--config", backends[0].config, *argv]
+        # As environment variables (inherited by forked workers), not configure(): the CLI's --config and
+        # --database re-configure jobctl, and must win over these as over any environment.
+        os.environ.update(backends[0].environment())
     else:
         print("jobctl: no TASKS backend is jobctl.contrib.django.JobctlBackend; using jobctl's own database "
               "settings (JOBCTL_DATABASE_URL, config/queue.yml)", file=sys.stderr)
