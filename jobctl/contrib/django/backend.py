@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 import jobctl
+from jobctl import database
 from jobctl.config import POOLER_MODES
 from jobctl.errors import JobClassError, JobNotFound
 from jobctl.job import resolve_job_class
@@ -67,7 +68,8 @@ class JobctlBackend(BaseTaskBackend):  # type: ignore[misc]
         global _configured
         wanted = (database_url(self.database), self.config, self.pooler,
                   database_url(self.listen_database) if self.listen_database else None)
-        if wanted != _configured:
+        # jobctl.configure() called elsewhere (a test releasing jobctl's connection) makes it configure again.
+        if wanted != _configured or database._configured_url != wanted[0]:
             jobctl.configure(database_url=wanted[0], config=wanted[1], pooler=wanted[2],
                              listen_database_url=wanted[3])
             _configured = wanted
