@@ -36,7 +36,8 @@ except ImportError:  # Django 4.2–5.2 with the django-tasks backport
         import django
 
         raise ImportError(f"jobctl.contrib.django needs Django's Tasks framework: Django {django.__version__} has no "
-                          "django.tasks (added in 6.0); install the backport: pip install django-tasks") from exc
+                          "django.tasks (added in 6.0): install the django-tasks backport "
+                          "(jobctl's django-backport extra)") from exc
     # The backport's root has no Task (Django 6's does): everything from its submodules.
     from django_tasks import default_task_backend, task_backends  # type: ignore[no-redef]
     from django_tasks.backends.base import BaseTaskBackend  # type: ignore[no-redef]
