@@ -40,7 +40,32 @@ test-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >/dev/null 2>&1; } || \
 	  echo "test-deps: could not install pgbouncer; the pooler tests will be skipped"
 
-test: lint typecheck pytest
+test: lint typecheck pytest test-django6
+
+# Django 6 needs Python >= 3.12; the project's 3.11 venv tests the django-tasks backport on Django 5.2. The
+# first Python >= 3.12 found (on PATH, or pyenv's versions) builds .venv-django6 from this checkout.
+VENV6 ?= .venv-django6
+STAMP6 := $(VENV6)/.installed-stamp
+DJANGO_TESTS := tests/test_django.py tests/test_django_runtime.py tests/test_django_example.py
+PYTHON312 ?= $(shell for p in python3.14 python3.13 python3.12; do \
+	  $$p -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { command -v $$p; exit 0; }; done; \
+	  for d in $$HOME/.pyenv/versions/3.1[2-9]*; do test -x $$d/bin/python3 && { echo $$d/bin/python3; exit 0; }; done)
+
+.PHONY: venv-django6 test-django6
+venv-django6: $(STAMP6)
+
+$(STAMP6): pyproject.toml constraints.txt constraints-django6.txt
+	$(PYTHON312) -m venv $(VENV6)
+	$(VENV6)/bin/python -m pip install -q --upgrade pip
+	grep -iv '^django' constraints.txt > $(VENV6)/constraints-base.txt
+	$(VENV6)/bin/python -m pip install -q -c $(VENV6)/constraints-base.txt -c constraints-django6.txt -e '.[pytest,django]'
+	touch $(STAMP6)
+
+# The Django tests again on Django 6 (django.tasks), against a fresh PostgreSQL cluster.
+test-django6: venv
+	@if [ -z "$(PYTHON312)" ]; then echo "test-django6: skipped: no Python >= 3.12 on this machine (Django 6 needs it)"; \
+	else $(MAKE) --no-print-directory venv-django6 PYTHON312=$(PYTHON312) && \
+	  $(PY) tests/pgcluster.py run -- $(VENV6)/bin/python -m pytest -q $(DJANGO_TESTS); fi
 
 # The wheel and the sdist in dist/, built from this virtualenv's setuptools (no download, no isolation).
 dist: venv
@@ -53,7 +78,7 @@ demo: venv
 	$(PY) examples/demo.py $(if $(DATABASE),--database '$(DATABASE)')
 
 clean:
-	rm -rf $(VENV) .bench-venv build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV6) .bench-venv build dist *.egg-info .mypy_cache .ruff_cache
 
 # Kill -9 workers, dispatchers and a supervisor, restart PostgreSQL, while 20,000 jobs drain;
 # then check nothing was lost (SPEC 9). Loopback only, its own throwaway cluster, ≤ 10 minutes.

@@ -18,8 +18,9 @@ enum        ``{"__jobctl__": "enum", "class": "module:Name", "value": <JSON valu
 record      ``{"__jobctl__": "record", "class": "module:Name", "id": <JSON value>}``
 =========== ==================================================================
 
-A record is any instance of a class registered with :func:`register_locator`; only its
-id travels, and the worker re-loads it (a missing one raises ``RecordNotFound``).
+A record is any instance of a class registered with :func:`register_locator` (or one a locator
+provider knows, such as a Django model: :func:`register_locator_provider`); only its id travels,
+and the worker re-loads it (a missing one raises ``RecordNotFound``).
 
 Limits: lists, dicts and tuples nest at most ``MAX_DEPTH`` (100) levels, so a value that
 contains itself is refused too; text must be valid Unicode (UTF-8 cannot store a lone
@@ -59,6 +60,8 @@ class Locator:
 
 
 _locators: dict[type, Locator] = {}
+LocatorProvider = Callable[[type | str], "Locator | None"]
+_providers: list[LocatorProvider] = []
 
 
 def class_path(cls: type) -> str:
@@ -87,10 +90,29 @@ def register_locator(cls: type, *, dump: Callable[[Any], Any], load: Callable[[A
     _locators[cls] = Locator(cls, dump, load)
 
 
+def register_locator_provider(provider: LocatorProvider) -> None:
+    """Let an integration supply locators for classes nobody registered (Django models, by primary key).
+
+    `provider(cls)` is asked when encoding an instance of `cls`, `provider(path)` when decoding a record
+    of class path `path`; either returns a Locator or None. It must import nothing a row names: a path
+    names only classes the provider already knows.
+    """
+    if provider not in _providers:
+        _providers.append(provider)
+
+
 def locator_for(cls: type) -> Locator | None:
-    """The locator registered for `cls` or its nearest registered base class."""
+    """The locator registered for `cls` or its nearest registered base class, else a provider's."""
     for base in cls.__mro__:
         found = _locators.get(base)
+        if found is not None:
+            return found
+    return _provided(cls)
+
+
+def _provided(key: type | str) -> Locator | None:
+    for provider in _providers:
+        found = provider(key)
         if found is not None:
             return found
     return None
@@ -100,6 +122,9 @@ def _locator_by_path(path: str) -> Locator:
     for loc in _locators.values():
         if class_path(loc.cls) == path:
             return loc
+    found = _provided(path)
+    if found is not None:
+        return found
     raise RecordNotFound(f"no locator is registered for record class {path!r}")
 
 

@@ -254,3 +254,33 @@ def test_later_jobs_are_named_by_the_method_they_run_everywhere() -> None:
     assert resolve_job_class(path) is LaterJob
     with pytest.raises(jobctl.JobClassError, match=r"not a subclass of jobctl\.Job"):
         resolve_job_class("tests.jobs_for_tests:Comment.delete_everything_now")  # not registered with @later
+
+
+def test_a_locator_provider_supplies_locators_nobody_registered() -> None:
+    """register_locator_provider (what Django models use): asked by class when encoding, by path when decoding."""
+    class Widget:
+        def __init__(self, wid: int) -> None:
+            self.wid = wid
+
+    path = arguments.class_path(Widget)
+    asked: list[object] = []
+
+    def provider(key: type | str) -> arguments.Locator | None:
+        asked.append(key)
+        if key is Widget or key == path:
+            return arguments.Locator(Widget, lambda w: w.wid, lambda wid: Widget(wid) if wid != 404 else None)
+        return None
+
+    arguments.register_locator_provider(provider)
+    try:
+        text = arguments.dump_arguments([Widget(7)], {})
+        assert json.loads(text)["args"] == [{"__jobctl__": "record", "class": path, "id": 7}]
+        [loaded], _ = arguments.load_arguments(text)
+        assert isinstance(loaded, Widget) and loaded.wid == 7
+        assert asked == [Widget, path]
+        with pytest.raises(jobctl.RecordNotFound):
+            arguments.load_arguments(arguments.dump_arguments([Widget(404)], {}))
+        with pytest.raises(jobctl.SerializationError):
+            arguments.dump_arguments([object()], {})  # the provider knows no object: still refused
+    finally:
+        arguments._providers.remove(provider)

@@ -1,0 +1,1 @@
+"""Integrations with frameworks jobctl does not depend on; each is imported only by its users."""
