@@ -48,6 +48,18 @@ def configure(*, database_url: str | None = None, config: str | None = None, poo
         _drop_store(close=True)
 
 
+def override(*, database_url: str | None = None, config: str | None = None) -> None:
+    """Set the URL and/or the config path given (the CLI's --database, --config), keeping what
+    `configure()` set for the rest (the Django command configures the URL, then the CLI its config)."""
+    global _configured_url, _config_path
+    with _lock:
+        if database_url is not None:
+            _configured_url = database_url
+        if config is not None:
+            _config_path = config
+        _drop_store(close=True)
+
+
 def resolve_url(cli_url: str | None = None) -> urls.DatabaseURL:
     """The URL to use, first found wins: configure()/--database, JOBCTL_DATABASE_URL, `database:`
     in the queue config, DATABASE_URL, then `sqlite:///jobctl.sqlite3`."""

@@ -41,7 +41,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (UTC
 def apply_globals() -> None:
     """Make --database and --config win over the environment and the config file, for this command."""
     if GLOBALS.config is not None or GLOBALS.database is not None:
-        database.configure(database_url=GLOBALS.database, config=GLOBALS.config)
+        database.override(database_url=GLOBALS.database, config=GLOBALS.config)
 
 
 def resolve_url() -> DatabaseURL:
