@@ -171,8 +171,14 @@ class ClaimedJob(NamedTuple):
 
     @property
     def executions(self) -> int:
-        """Which run this is since the job was enqueued or last retried by hand (1 for the first)."""
+        """Which run this is since the job was enqueued or last retried by hand (1 for the first): what
+        `retry_on`'s attempts count, and `Job.executions`."""
         return self.attempts - self.attempts_base + 1
+
+    @property
+    def attempt(self) -> int:
+        """Which run this is of the job's whole life: the number `show`, `top` and the logs give it."""
+        return self.attempts + 1
 
 
 @dataclass(frozen=True)

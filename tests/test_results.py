@@ -101,3 +101,18 @@ def test_results_through_jobctl_start(database_url: str, tmp_path: Path) -> None
                                                                                       "value": [1]}, {}]}
     finally:
         jobctl.configure(database_url=None)
+
+
+@pytest.mark.usefixtures("jobctl_queue")
+def test_one_attempt_numbering_in_logs_show_and_top_after_a_manual_retry(caplog: pytest.LogCaptureFixture) -> None:
+    from jobctl import database, operations
+
+    failed = Fails.perform_later()
+    with pytest.raises(ValueError):
+        perform_enqueued_jobs()
+    assert operations.retry(database.get_store(), [failed.id]).changed == 1
+    with caplog.at_level("WARNING", logger="jobctl"), pytest.raises(ValueError):
+        perform_enqueued_jobs()
+    assert [e.attempt for e in jobctl.get_job(failed.id).errors] == [1, 2]
+    lines = [r.getMessage() for r in caplog.records if "failed after attempt" in r.getMessage()]
+    assert "failed after attempt 2:" in lines[-1]  # the log counts the job's runs as show does, not since the retry

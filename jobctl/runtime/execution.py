@@ -216,8 +216,8 @@ def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token
         return session.finish_with_results([(job.id, outcome.result)], token=token, process_id=process_id) == 1
     error = outcome.error
     assert error is not None
-    executions = job.executions
-    fields = {"job_id": job.id, "class_": job.class_path, "queue": job.queue, "attempt": executions,
+    attempt = job.attempt
+    fields = {"job_id": job.id, "class_": job.class_path, "queue": job.queue, "attempt": attempt,
               "duration_ms": round(outcome.duration * 1000, 3), "error": error.message}
     if outcome.state == "retry":
         wait = outcome.delay if delay is None else delay
@@ -225,7 +225,7 @@ def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token
                               priority=outcome.retry_priority, error=error)
         if state is not None:
             logs.event(logging.WARNING, "job_retry",
-                       f"job {job.id} {job.class_path} on {job.queue} attempt {executions} raised "
+                       f"job {job.id} {job.class_path} on {job.queue} attempt {attempt} raised "
                        f"{error.error_class}: {error.message}; retry in {wait:.1f}s", **fields)
         return state is not None
     ended = session.end(job.id, token=token, process_id=process_id, state=outcome.state, error=error)
@@ -233,5 +233,5 @@ def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token
         level = logging.ERROR if outcome.state == "failed" else logging.WARNING
         verb = "failed" if outcome.state == "failed" else "discarded"
         logs.event(level, f"job_{verb}", f"job {job.id} {job.class_path} on {job.queue} {verb} after attempt "
-                   f"{executions}: {error.error_class}: {error.message}", **fields)
+                   f"{attempt}: {error.error_class}: {error.message}", **fields)
     return ended

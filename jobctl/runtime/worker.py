@@ -337,8 +337,8 @@ class Worker(ChildProcess):
             try:
                 if self.log_info:
                     logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
-                               f"(attempt {executions})", job_id=job.id, class_=job.class_path, queue=job.queue,
-                               attempt=executions)
+                               f"(attempt {job.attempt})", job_id=job.id, class_=job.class_path, queue=job.queue,
+                               attempt=job.attempt)
                 outcome = run(job, executions=executions, setup=self.progress.attach)
             except BaseException as exc:  # run() turns every error into an outcome; this is the last
                 # guard, since a dead executor thread would hold its job claimed for good
@@ -359,7 +359,7 @@ class Worker(ChildProcess):
                 if self.log_info:
                     logs.event(INFO, "job_finished", f"job {job.id} {job.class_path} on {job.queue} finished in "
                                f"{outcome.duration * 1000:.1f} ms", job_id=job.id, class_=job.class_path,
-                               queue=job.queue, attempt=executions, duration_ms=round(outcome.duration * 1000, 3))
+                               queue=job.queue, attempt=job.attempt, duration_ms=round(outcome.duration * 1000, 3))
             else:
                 self.outcomes.append((job, outcome))
             slots.set(index, 0)
