@@ -1,1 +1,1 @@
-"""jobctl's example app: the seed's job patterns over the app's own tables (see README.md here)."""
+"""jobctl's example app: the job patterns of Rails' "writing jobs" guide over the app's own tables (see README.md here)."""

@@ -72,3 +72,8 @@ def ago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
 def estimate(count: int) -> str:
     """A count read from per-minute counters with the oldest minute prorated: `≈1,234`."""
     return f"≈{count:,}"
+
+
+def plural(n: int, noun: str) -> str:
+    """`noun` for one, its plural otherwise (`1 worker`, `2 workers`, `3 processes`)."""
+    return noun if n == 1 else noun + ("es" if noun.endswith("s") else "s")

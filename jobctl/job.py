@@ -660,7 +660,7 @@ def _kind_of(ready: ReadyJobs, index: dict[tuple[str, str, int], int], queue: st
 
 
 def count(state: str | None = None, queue: str | None = None) -> int:
-    """How many jobs, optionally of one state and/or queue (the seed's "check queue")."""
+    """How many jobs, optionally of one state and/or queue (the Rails guide's "check queue")."""
     if state is not None and state not in STATES:
         raise ValueError(f"state={state!r} (expected one of {', '.join(STATES)})")
     return database.get_store().count(state, queue)

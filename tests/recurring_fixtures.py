@@ -1,4 +1,4 @@
-"""Importable targets for recurring-task tests: the seed's commands as Python, and a job class."""
+"""Importable targets for recurring-task tests: the Rails guide's commands as Python, and a job class."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def ping() -> None:
 
 
 class Bundle:
-    """Stands in for the seed's `Notification::Bundle`."""
+    """Stands in for the Rails guide's `Notification::Bundle`."""
 
     @classmethod
     def deliver_all_later(cls) -> None:
@@ -27,7 +27,7 @@ class Bundle:
 
 
 class Session:
-    """Stands in for the seed's `Session` model."""
+    """Stands in for the Rails guide's `Session` model."""
 
     @classmethod
     def cleanup_old_sessions_later(cls, days: int = 30) -> None:
@@ -35,7 +35,7 @@ class Session:
 
 
 class Digest:
-    """Stands in for the seed's `Digest`."""
+    """Stands in for the Rails guide's `Digest`."""
 
     @classmethod
     def send_weekly_later(cls, *, dry_run: bool = False) -> None:

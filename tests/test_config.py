@@ -21,7 +21,7 @@ from jobctl.errors import ConfigError
 
 QUEUE_YML = "config/queue.yml"
 
-# The seed's config/solid_queue.yml, verbatim.
+# The Rails guide's config/solid_queue.yml, verbatim.
 SEED_SOLID_QUEUE_YML = """\
 production:
   dispatchers:

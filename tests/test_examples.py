@@ -1,6 +1,6 @@
-"""The example app (examples/): its models tested directly, as the seed tests them; its jobs enqueued
+"""The example app (examples/): its models tested directly, as the Rails guide tests them; its jobs enqueued
 and performed with jobctl's pytest plugin (`jobctl_queue`, `assert_enqueued`, `perform_enqueued_jobs`,
-the seed's `have_enqueued_job` and `perform_now`); then every example job run end to end by a real
+the guide's `have_enqueued_job` and `perform_now`); then every example job run end to end by a real
 `jobctl start` against the local webhook receiver."""
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def test_the_enqueued_job_calls_notify_recipients_now(queue: TestQueue) -> None:
     NotifyRecipientsJob.perform_later(comment.id)
     before = len(Notification.for_comment(comment.id))
     assert perform_enqueued_jobs() == 1
-    assert len(Notification.for_comment(comment.id)) == before + 2  # the seed's change(Notification, :count).by(2)
+    assert len(Notification.for_comment(comment.id)) == before + 2  # the guide's change(Notification, :count).by(2)
     assert notified(comment) == {alice.id, bob.id}
     assert enqueued_jobs() == []
 
@@ -401,7 +401,7 @@ def test_an_unknown_export_type_fails_the_export_and_the_job(app: str, exports_d
     assert (export.status, export.error_message, export.file_path) == (
         "failed", "Unknown export type: everything", None)
     assert not exports_dir.exists() or not any(exports_dir.iterdir())
-    assert ExportDataJob.retry_on == () and ExportDataJob.discard_on == ()  # as the seed: it fails
+    assert ExportDataJob.retry_on == () and ExportDataJob.discard_on == ()  # as in the guide: it fails
     with pytest.raises(jobctl.RecordNotFound):
         ExportDataJob.perform_now(alice.id + 1000, "entities")
 

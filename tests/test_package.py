@@ -200,3 +200,16 @@ def test_readme_recurring_example_loads_in_the_default_environment(tmp_path: Pat
     monkeypatch.delenv("JOBCTL_ENV", raising=False)
     assert [task.key for task in load_recurring(path, explicit=True)] == ["deliver_bundled_notifications"]
     assert "`JOBCTL_ENV`, `development` when it is\nnot set" in README
+
+
+def test_readme_queue_example_loads_in_the_default_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's queue.yml, as written, has a section for JOBCTL_ENV's default (development)."""
+    from jobctl.config import load_queue_config
+
+    [example] = re.findall(r"`config/queue.yml` has Solid Queue's shape.*?```yaml\n(.*?)```", README, re.S)
+    path = tmp_path / "queue.yml"
+    path.write_text(example)
+    monkeypatch.delenv("JOBCTL_ENV", raising=False)
+    config = load_queue_config(path, explicit=True)
+    assert config.environment == "development" and config.workers[0].queues == ("*",)
+    assert config.imports == ("myapp.jobs",) and config.dispatchers[0].batch_size == 500

@@ -17,7 +17,7 @@ from jobctl.schedule import parse_schedule
 RECURRING_YML = "config/recurring.yml"
 F = "recurring_fixtures"
 
-# The seed's config/recurring.yml, with Python import paths in place of the Ruby commands.
+# The Rails guide's config/recurring.yml, with Python import paths in place of the Ruby commands.
 SEED_RECURRING_YML = f"""\
 production:
   # Bundle and send notifications every 30 minutes
@@ -514,7 +514,7 @@ def test_a_dotted_command_is_module_dot_attribute() -> None:
             "(ModuleNotFoundError: No module named 'nowhere_at_all')",
         ),
         (
-            "command: Session.cleanup_old_sessions_later\n",  # the seed's Ruby spelling
+            "command: Session.cleanup_old_sessions_later\n",  # the Rails guide's Ruby spelling
             f"{AT}.command: expected an importable callable, got 'Session:cleanup_old_sessions_later' "
             "(ModuleNotFoundError: No module named 'Session')",
         ),

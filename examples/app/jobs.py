@@ -59,7 +59,7 @@ class DispatchWebhookJob(jobctl.Job):
 class ExportDataJob(jobctl.Job):
     """Pattern 5: a long export that reports its progress (`jobctl show ID`, `jobctl top`). The export ends
     completed with its CSV file, or failed with the error, and the job fails with it (an unknown
-    export type is a ValueError, the seed's ArgumentError)."""
+    export type is a ValueError, the Rails guide's ArgumentError)."""
 
     queue = "exports"
 

@@ -231,7 +231,7 @@ class Comment:
             return int(execute(c, "SELECT count(*) FROM app_comments").fetchone()[0])
 
     def recipients(self, conn: Connection | None = None) -> list[User]:
-        """The entity's owner and everyone who commented on it (the seed's watchers, assignees and creator)."""
+        """The entity's owner and everyone who commented on it (the Rails guide's watchers, assignees and creator)."""
         with db.transaction(conn) as c:
             rows = execute(c, "SELECT id, email, name FROM app_users WHERE id IN ("
                               "SELECT user_id FROM app_entities WHERE id = ? "
@@ -339,7 +339,7 @@ class Webhook:
 
 @dataclass
 class Delivery:
-    """A message the app sent a user (the seed's `NotificationMailer.bundled(...).deliver_now`): the
+    """A message the app sent a user (the Rails guide's `NotificationMailer.bundled(...).deliver_now`): the
     app's outbox, written in the same transaction that marks what it delivered."""
 
     id: int
@@ -559,7 +559,7 @@ class Export:
         return int(count), int(last_id)
 
     def _records(self, kind: ExportType, last_id: int) -> Iterator[tuple[Any, ...]]:
-        """The rows in id order, read in batches (the seed's `find_each`)."""
+        """The rows in id order, read in batches (Rails' `find_each`)."""
         after = 0
         while True:
             with db.transaction() as c:

@@ -12,6 +12,7 @@ from jobctl import database
 from jobctl.commands.common import GLOBALS, resolve_url, say
 from jobctl.config import QueueConfig, load_queue_config
 from jobctl.errors import ConfigError
+from jobctl.formatting import plural
 from jobctl.store import open_store
 
 if TYPE_CHECKING:
@@ -62,10 +63,11 @@ def start(
     if check:
         for warning in config.warnings:
             say(f"warning: {warning}")
-        workers = sum(w.processes for w in config.workers)
+        workers, groups, dispatchers = sum(w.processes for w in config.workers), len(config.workers), \
+            len(config.dispatchers)
         say(f"{config.source or 'defaults (no config file)'} [{config.environment}]: ok — {workers} worker "
-            f"processes in {len(config.workers)} groups, {len(config.dispatchers)} dispatchers, "
-            f"{len(tasks)} recurring tasks")
+            f"{plural(workers, 'process')} in {groups} {plural(groups, 'group')}, {dispatchers} "
+            f"{plural(dispatchers, 'dispatcher')}, {len(tasks)} recurring {plural(len(tasks), 'task')}")
         return
     store = open_store(resolve_url(), database.resolve_options())
     try:

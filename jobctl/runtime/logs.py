@@ -54,7 +54,3 @@ def event(level: int, name: str, message: str, **fields: Any) -> None:
         extra = {"event": name, **{("class" if k == "class_" else k): v for k, v in fields.items()}}
         LOGGER.log(level, message, extra=extra)
 
-
-def plural(n: int, noun: str) -> str:
-    """`noun` for one, `nouns` otherwise (`1 worker`, `2 workers`)."""
-    return noun if n == 1 else noun + "s"

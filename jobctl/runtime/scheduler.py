@@ -12,10 +12,10 @@ import datetime as dt
 import logging
 import time
 
+from jobctl.formatting import plural
 from jobctl.records import RecurringRow
 from jobctl.recurring import RecurringTask, row_for
 from jobctl.runtime import logs
-from jobctl.runtime.logs import plural
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.store import Store
 

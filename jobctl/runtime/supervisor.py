@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from jobctl.config import DispatcherConfig, QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
+from jobctl.formatting import plural
 from jobctl.records import Selector
 from jobctl.recurring import RecurringTask
 from jobctl.runtime import logs
@@ -34,7 +35,6 @@ from jobctl.runtime import logs
 # importing them (psutil included) after the fork.
 from jobctl.runtime.dispatcher import Dispatcher
 from jobctl.runtime.host import HOSTNAME, host_id
-from jobctl.runtime.logs import plural
 from jobctl.runtime.process import REPORT_EVERY_S, RETRY_DELAY_MAX_S, Death, SlotTable, pid_alive
 from jobctl.runtime.scheduler import Scheduler
 from jobctl.runtime.worker import Worker

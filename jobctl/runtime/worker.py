@@ -20,10 +20,10 @@ import psutil
 from jobctl import database
 from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
+from jobctl.formatting import plural
 from jobctl.records import ClaimedJob, Selector
 from jobctl.runtime import logs
 from jobctl.runtime.execution import Executor, Outcome, error_of, record_outcome
-from jobctl.runtime.logs import plural
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.runtime.progress import ProgressReporter
 from jobctl.store import Store
