@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jobctl.errors import ArgumentTooDeep, RecordNotFound, SerializationError
+from jobctl.errors import ArgumentTooDeep, JobClassError, RecordNotFound, SerializationError
+from jobctl.imports import resolve_path
 
 TAG = "__jobctl__"
 MAX_DEPTH = 100
@@ -360,7 +361,12 @@ def _decode_tagged(tag: str, value: dict[str, Any]) -> Any:
         case "uuid":
             return uuid.UUID(raw)
         case "enum":
-            cls = import_path(value["class"])
+            # A stored argument names its Enum: it resolves as a row's job class does, importing nothing
+            # a row should not make us import (`jobctl.imports`).
+            try:
+                cls = resolve_path(value["class"], what="enum class")
+            except JobClassError as exc:  # said as every other bad stored argument is, below
+                raise ImportError(str(exc)) from None
             if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
                 raise SerializationError(f"{value['class']!r} is not an Enum class")
             return cls(_decode(raw))

@@ -120,6 +120,13 @@ def hoist_globals(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map every error to one line and an exit code."""
     args = hoist_globals(list(sys.argv[1:] if argv is None else argv))
+    for index, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 reach Python as lone surrogates
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            print(f"jobctl: argument {index} ({shown}) is not valid UTF-8", file=sys.stderr)
+            return 2
     debug = "--debug" in args
     # Job classes and commands are the application's: import them from where jobctl runs.
     if os.getcwd() not in sys.path:

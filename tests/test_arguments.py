@@ -284,3 +284,14 @@ def test_a_locator_provider_supplies_locators_nobody_registered() -> None:
             arguments.dump_arguments([object()], {})  # the provider knows no object: still refused
     finally:
         arguments._providers.remove(provider)
+
+
+def test_an_enum_argument_imports_nothing_a_row_should_not_make_us_import(capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    assert "this" not in sys.modules
+    stored = '{"args": [{"__jobctl__": "enum", "class": "this:X", "value": 1}], "kwargs": {}}'
+    with pytest.raises(jobctl.SerializationError, match="enum class 'this:X' not imported"):
+        arguments.load_arguments(stored)
+    assert "this" not in sys.modules and "Zen of Python" not in capsys.readouterr().out
+    assert arguments.decode(arguments.encode(Color.RED, "x")) is Color.RED  # an application's Enum still works

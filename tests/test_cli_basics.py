@@ -74,7 +74,7 @@ def test_migrate_and_enqueue(backend: str, request: pytest.FixtureRequest, tmp_p
     (("nope.mod:Job",), 2, "cannot be imported"),
     (("tests.jobs_for_tests:Echo", "[1,"), 2, "ARGS_JSON: not JSON"),
     (("tests.jobs_for_tests:Echo", "3"), 2, "expected a JSON list or object"),
-    (("tests.jobs_for_tests:Echo", "[]", "--wait", "soon"), 1, "--wait: expected a duration"),
+    (("tests.jobs_for_tests:Echo", "[]", "--wait", "soon"), 2, "--wait: expected a duration"),
 ])
 def test_enqueue_bad_input_changes_nothing(sqlite_url: str, args: tuple[str, ...], code: int, text: str) -> None:
     out = run("enqueue", *args, "--database", sqlite_url)
@@ -126,3 +126,43 @@ def test_help_speaks_the_users_words_and_shows_flags_as_flags() -> None:
     assert pages
     for page in pages:
         assert "seed" not in page.read_text(encoding="utf-8").lower(), page.name
+
+
+BAD_INPUT = [
+    (("show", str(2**63)), 2, "less than or equal to 9223372036854775807"),
+    (("retry", "1", str(2**64)), 2, "less than or equal to 9223372036854775807"),
+    (("discard", str(2**63)), 2, "less than or equal to 9223372036854775807"),
+    (("jobs", "--after", str(2**63)), 2, "'--after'"),
+    (("clear", "--older-than", "99999999999w", "--dry-run"), 2, "--older-than: expected a duration"),
+    (("clear", "--older-than", "soon", "--dry-run"), 2, "--older-than: expected a duration"),
+    (("enqueue", "tests.jobs_for_tests:Echo", "--wait", "99999999999w"), 2, "--wait: expected a duration"),
+    (("enqueue", "tests.jobs_for_tests:Echo", "--queue", ""), 2, "--queue: expects a non-empty string"),
+    (("enqueue", "tests.jobs_for_tests:Echo", "--key", ""), 2, "--key: expects a non-empty string"),
+    (("enqueue", "tests.jobs_for_tests:Echo", "--priority", str(2**40)), 2, "--priority: expects an integer"),
+    (("enqueue", "tests.jobs_for_tests:Echo", '["\\ud800"]'), 1, "lone surrogate"),
+]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(("args", "code", "text"), BAD_INPUT)
+def test_out_of_range_and_malformed_input_is_one_line(backend: str, args: tuple[str, ...], code: int, text: str,
+                                                     request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("database_url")
+    out = run(*args, "--database", url)
+    assert (out.returncode, out.stdout) == (code, ""), out.stderr
+    assert out.stderr.count("\n") == 1 and text in out.stderr and "Traceback" not in out.stderr
+    jobctl.configure(database_url=url)
+    try:
+        assert jobctl.count() == 0  # nothing changed
+    finally:
+        jobctl.configure(database_url=None)
+
+
+def test_arguments_that_are_not_utf8_are_one_line() -> None:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable.encode(), b"-m", b"jobctl.cli", b"enqueue", b"x:Y", b"\xff\xfe"],
+                          capture_output=True, env={k: v for k, v in os.environ.items() if not k.startswith("JOBCTL")})
+    assert done.returncode == 2 and done.stderr == b"jobctl: argument 3 (\\xff\\xfe) is not valid UTF-8\n"

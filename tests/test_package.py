@@ -56,6 +56,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "jobctl.errors": (),
     "jobctl.urls": ("jobctl.errors",),
     "jobctl.formatting": (),
+    "jobctl.imports": ("jobctl.errors",),
     "jobctl.store": ("jobctl.store", "jobctl.records", "jobctl.errors", "jobctl.urls"),
     "jobctl.schedule": ("jobctl.errors",),
     "jobctl.config": ("jobctl.errors", "jobctl.schedule"),

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from jobctl import operations
-from jobctl.commands.common import JsonOpt, check_state, class_path, emit_json, say, store
-from jobctl.config import parse_duration
+from jobctl.commands.common import MAX_ID, JsonOpt, check_state, class_path, duration_option, emit_json, say, store
 from jobctl.errors import JobNotFound, Refused, UsageError
 from jobctl.formatting import printable
 from jobctl.records import STATES, WriteResult
@@ -21,7 +20,8 @@ DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Only count what woul
 AllOpt = Annotated[bool, typer.Option("--all", help="Every matching job (narrow with the filters).")]
 QueueOpt = Annotated[str | None, typer.Option(metavar="QUEUE", help="Only jobs on QUEUE.")]
 ClassOpt = Annotated[str | None, typer.Option("--class", metavar="CLASS", help="Only jobs of CLASS.")]
-IdsArg = Annotated[list[int] | None, typer.Argument(metavar="ID", help="Job ids.", show_default=False)]
+IdsArg = Annotated[list[int] | None, typer.Argument(metavar="ID", help="Job ids.", show_default=False, min=1,
+                                                    max=MAX_ID)]
 DISCARDABLE = ("failed", "ready", "scheduled", "blocked")
 
 
@@ -115,7 +115,7 @@ def clear(
     """Delete jobs: finished ones by default, or of the state asked for, or of every state."""
     check_state(state)
     states = STATES if every else (state,)
-    age = parse_duration(older_than, where="--older-than") if older_than is not None else None
+    age = duration_option(older_than, "--older-than") if older_than is not None else None
     _apply("clear", None, True, states, queue, None, age, yes, dry_run, json_out, operations.clear)
 
 

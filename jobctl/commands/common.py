@@ -36,6 +36,19 @@ class Globals:
 GLOBALS = Globals()
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (UTC ISO-8601 times, no colour).")]
+MAX_ID = 2**63 - 1
+"""Job ids are positive 64-bit integers on both backends: larger ones are refused as usage errors."""
+
+
+def duration_option(text: str, where: str) -> float:
+    """A duration option's seconds; a bad one is a usage error (exit 2) naming the option."""
+    from jobctl.config import parse_duration
+    from jobctl.errors import ConfigError
+
+    try:
+        return parse_duration(text, where=where)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def apply_globals() -> None:

@@ -8,9 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from jobctl import arguments
-from jobctl.commands.common import emit_json, say, store
-from jobctl.config import parse_duration
-from jobctl.errors import ConfigError, UsageError
+from jobctl.commands.common import duration_option, emit_json, say, store
+from jobctl.errors import ConfigError, OptionError, UsageError
 from jobctl.job import load_job_class
 
 
@@ -28,13 +27,20 @@ def enqueue(
 ) -> None:
     """Enqueue one job of CLASS with ARGS_JSON."""
     args, kwargs = _parse_args_json(args_json)
-    delay = parse_duration(wait, where="--wait") if wait is not None else None
+    delay = duration_option(wait, "--wait") if wait is not None else None
     try:
         cls = load_job_class(job_class)
     except Exception as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
     store()  # resolve the database before importing anything else of the user's
-    handle = cls.set(queue=queue, priority=priority, wait=delay, key=key).perform_later(*args, **kwargs)
+    try:
+        configured = cls.set(queue=queue, priority=priority, wait=delay, key=key)
+    except OptionError as exc:  # say it with the option's name as typed
+        text = str(exc)
+        for name in ("queue", "priority", "wait", "key"):
+            text = text.replace(f"{name}= ", f"--{name}: ", 1) if text.startswith(f"{name}= ") else text
+        raise UsageError(text) from None
+    handle = configured.perform_later(*args, **kwargs)
     if json_out:
         emit_json({"matched": 1, "changed": int(handle.created), "ids": [handle.id], "state": handle.state})
     elif handle.created:

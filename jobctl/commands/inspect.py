@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from jobctl import operations
-from jobctl.commands.common import JsonOpt, check_state, class_path, emit_json, queue_config, say, store
+from jobctl.commands.common import MAX_ID, JsonOpt, check_state, class_path, emit_json, queue_config, say, store
 from jobctl.commands.render import cell, emit, jobs_table, show_job, table
 from jobctl.errors import JobNotFound
 from jobctl.formatting import ago, duration, estimate
@@ -46,7 +46,8 @@ def jobs(
     queue: Annotated[str | None, typer.Option(metavar="QUEUE", help="Only jobs on QUEUE.")] = None,
     job_class: Annotated[str | None, typer.Option("--class", metavar="CLASS", help="Only jobs of CLASS.")] = None,
     limit: Annotated[int, typer.Option(metavar="N", min=1, max=10000, help="Jobs per page.")] = 50,
-    after: Annotated[int | None, typer.Option(metavar="ID", help="The page after job ID (older jobs).")] = None,
+    after: Annotated[int | None, typer.Option(metavar="ID", min=1, max=MAX_ID,
+                                              help="The page after job ID (older jobs).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List jobs, newest first, one page at a time."""
@@ -64,7 +65,7 @@ def jobs(
 
 
 def show(
-    job_id: Annotated[int, typer.Argument(metavar="ID", help="The job's id.")],
+    job_id: Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="The job's id.")],
     json_out: JsonOpt = False,
 ) -> None:
     """One job: state, arguments, attempts, errors with tracebacks, progress, timings."""
