@@ -253,6 +253,8 @@ class ErrorInfo:
     """The formatted traceback, when there was one."""
     at: dt.datetime
     """When it was recorded (UTC)."""
+    process_id: int | None = None
+    """The runtime process the run ran in (its row in jobctl_processes; None when not recorded)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: `{attempt, class, message, traceback, at}`."""
@@ -315,6 +317,8 @@ class JobInfo:
     result: Any = None
     """What a finished job returned, in the same tagged JSON form as `arguments` (None when it returned
     None, or has not finished)."""
+    process_id: int | None = None
+    """The runtime process that last claimed it (its row in jobctl_processes, which may be gone)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The object `jobctl show ID --json` prints."""

@@ -300,6 +300,7 @@ def test_retries_and_final_ends_keep_each_runs_error(store: Store, session: Sess
     assert (again.id, again.queue, again.priority, again.attempts, again.executions) == (a, "retries", 9, 1, 2)
     assert session.end(a, token=TOKEN, process_id=PID, state="failed", error=RunError("app.Boom", "twice"))
     ja, jb, jc = sorted(store.get_jobs([a, b, c]), key=lambda j: j.id)
+    assert [e.process_id for e in ja.errors] == [PID, PID] and ja.process_id == PID  # every run names its process
     assert (ja.state, ja.attempts, [(e.attempt, e.message) for e in ja.errors]) == (
         "failed", 2, [(1, "it broke"), (2, "twice")])
     assert ja.errors[0].traceback == "Traceback: ..." and ja.finished_at is not None

@@ -30,7 +30,12 @@ from .compat import (
 )
 
 UNKNOWN_WORKER = "unknown"
-"""A past run's entry in `TaskResult.worker_ids`: jobctl keeps no record of which worker ran it."""
+"""A run's entry in `TaskResult.worker_ids` when jobctl has no record of its process (rows from before schema 8)."""
+
+
+def process_worker(process_id: int | None) -> str:
+    """A past run's worker as `TaskResult.worker_ids` names it: `jobctl process N` (a row of `jobctl processes`)."""
+    return UNKNOWN_WORKER if process_id is None else f"jobctl process {process_id}"
 
 # jobctl's states as Django's: waiting is READY, claimed is RUNNING, discarded is FAILED.
 STATUS = {
@@ -187,7 +192,8 @@ def result_of(info: JobInfo, task: Any, backend: str) -> TaskResult:
         id=str(info.id), status=STATUS[info.state], enqueued_at=info.enqueued_at, started_at=info.claimed_at,
         finished_at=info.finished_at, last_attempted_at=info.claimed_at or last_error_at,
         args=args, kwargs=kwargs, backend=backend, errors=[task_error(e) for e in info.errors],
-        worker_ids=[UNKNOWN_WORKER] * runs)
+        worker_ids=[process_worker(e.process_id) for e in info.errors][:runs]
+        + [process_worker(info.process_id)] * max(runs - len(info.errors), 0))
     if info.state == "finished" and info.result is not None:
         object.__setattr__(result, "_return_value", decode(info.result))
     return result

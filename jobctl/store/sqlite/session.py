@@ -117,6 +117,7 @@ class SqliteSession(Session):
                                                "max_crashes": max_crashes, "now": now}).fetchall()
             for job_id, attempt, _state, _queue in rows:
                 c.execute(Q["insert_error"], {"id": job_id, "attempt": attempt, "class": "jobctl.WorkerCrashed",
+                                              "process_id": process_id,
                                               "message": message, "traceback": None, "now": now})
             for queue, n in Counter(r[3] for r in rows).items():
                 self._count(c, now, process_id, queue, 0, n)
@@ -179,7 +180,7 @@ class SqliteSession(Session):
                                              "priority": priority, "now": now}).fetchone()
             if row is None:
                 return None
-            self._error(c, now, job_id, row[1], error)
+            self._error(c, now, job_id, row[1], error, process_id)
             self._count(c, now, process_id, ran[0], 0, 1)
             return str(row[2])
 
@@ -190,7 +191,7 @@ class SqliteSession(Session):
             row = c.execute(Q["end_job"], {"id": job_id, "token": token, "state": state, "now": now}).fetchone()
             if row is None:
                 return False
-            self._error(c, now, job_id, row[1], error)
+            self._error(c, now, job_id, row[1], error, process_id)
             if state == "failed":
                 self._count(c, now, process_id, row[3], 0, 1)
             return True
@@ -198,8 +199,10 @@ class SqliteSession(Session):
         return self._tx(body)
 
     @staticmethod
-    def _error(c: sqlite3.Connection, now: float, job_id: int, attempt: int, error: RunError) -> None:
+    def _error(c: sqlite3.Connection, now: float, job_id: int, attempt: int, error: RunError,
+               process_id: int) -> None:
         c.execute(Q["insert_error"], {"id": job_id, "attempt": attempt, "class": error.error_class,
+                                      "process_id": process_id,
                                       "message": error.message, "traceback": error.traceback, "now": now})
 
     def dispatch_due(self, limit: int) -> int:

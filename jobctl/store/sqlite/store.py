@@ -78,7 +78,8 @@ def _job(r: tuple[Any, ...]) -> JobInfo:
     """A row of the job queries (`list_jobs`, `jobs_by_ids`, `waiting_jobs`), without errors or progress."""
     return JobInfo(id=r[0], class_path=r[1], queue=r[2], priority=r[3], state=r[4], arguments=_arguments(r[5]),
                    attempts=r[6], crashes=r[7], errors=(), key=r[8], progress=None, enqueued_at=at(r[9]),
-                   scheduled_at=at(r[10]), claimed_at=utc(r[11]), finished_at=utc(r[12]))
+                   scheduled_at=at(r[10]), claimed_at=utc(r[11]), finished_at=utc(r[12]),
+                   process_id=r[13])
 
 
 def _progress(done: Any, total: Any, message: str | None, when: float) -> Progress:
@@ -269,7 +270,7 @@ class SqliteStore(Store):
         if not jobs:
             return []
         ids = _ids([j.id for j in jobs])
-        errors = [(r[0], ErrorInfo(r[1], r[2], r[3], r[4], at(r[5])))
+        errors = [(r[0], ErrorInfo(r[1], r[2], r[3], r[4], at(r[5]), r[6]))
                   for r in self._rows("errors_of_jobs", {"ids": ids}, conn)]
         progress = [(r[0], _progress(r[1], r[2], r[3], r[4])) for r in self._rows("progress_of_jobs", {"ids": ids},
                                                                                  conn)]

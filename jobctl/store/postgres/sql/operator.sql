@@ -54,7 +54,7 @@ FROM jobctl_jobs WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id DESC;
 
 -- name: errors_of_jobs
 -- Every error of some jobs, oldest first.
-SELECT job_id, attempt, class, message, traceback, at FROM jobctl_errors
+SELECT job_id, attempt, class, message, traceback, at, process_id FROM jobctl_errors
 WHERE job_id = ANY(%(ids)s::bigint[]) ORDER BY job_id, id;
 
 -- name: progress_of_jobs

@@ -59,8 +59,8 @@ WITH crashed AS (
     WHERE id = ANY(%(ids)s::bigint[]) AND state = 'claimed' AND process_id = %(process_id)s
     RETURNING id, attempts, state, queue
 ), errors AS (
-    INSERT INTO jobctl_errors (job_id, attempt, class, message)
-    SELECT id, attempts, 'jobctl.WorkerCrashed', %(message)s FROM crashed
+    INSERT INTO jobctl_errors (job_id, attempt, class, message, process_id)
+    SELECT id, attempts, 'jobctl.WorkerCrashed', %(message)s, %(process_id)s FROM crashed
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, failed)
     SELECT date_trunc('minute', now()), %(process_id)s, queue, count(*) FROM crashed GROUP BY queue
@@ -221,8 +221,8 @@ WITH ran AS (
     WHERE id = %(id)s AND claim_token = %(token)s AND state = 'claimed'
     RETURNING id, attempts, state, queue, scheduled_at
 ), e AS (
-    INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback)
-    SELECT id, attempts, %(class)s, %(message)s, %(traceback)s FROM u
+    INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback, process_id)
+    SELECT id, attempts, %(class)s, %(message)s, %(traceback)s, %(process_id)s FROM u
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, failed)
     SELECT date_trunc('minute', now()), %(process_id)s, ran.queue, 1 FROM u, ran
@@ -237,8 +237,8 @@ WITH u AS (
     WHERE id = %(id)s AND claim_token = %(token)s AND state = 'claimed'
     RETURNING id, attempts, state, queue
 ), e AS (
-    INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback)
-    SELECT id, attempts, %(class)s, %(message)s, %(traceback)s FROM u
+    INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback, process_id)
+    SELECT id, attempts, %(class)s, %(message)s, %(traceback)s, %(process_id)s FROM u
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, failed)
     SELECT date_trunc('minute', now()), %(process_id)s, queue, 1 FROM u WHERE state = 'failed'

@@ -46,8 +46,8 @@ RETURNING id, attempts, state, queue;
 
 -- name: insert_error
 -- Keep the error of one run.
-INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback, at)
-VALUES (:id, :attempt, :class, :message, :traceback, :now);
+INSERT INTO jobctl_errors (job_id, attempt, class, message, traceback, at, process_id)
+VALUES (:id, :attempt, :class, :message, :traceback, :now, :process_id);
 
 -- name: count_throughput
 -- Add to this minute's finished/failed counters of one process and queue.
