@@ -7,6 +7,9 @@ root), on 127.0.0.1 with a free port and its Unix socket in the temp data direct
     python tests/pgcluster.py stop DIR
     python tests/pgcluster.py run -- CMD ARGS...  # a fresh cluster for CMD, stopped however CMD ends;
                                                   # CMD gets JOBCTL_TEST_DATABASE_URL
+
+In tests, a `Cluster` can also listen on more addresses than loopback (trusting the clients it names),
+or be a streaming replica of another (`replicate`) and be promoted (`promote`).
 """
 
 from __future__ import annotations
@@ -39,23 +42,34 @@ def _free_port() -> int:
 class Cluster:
     """One throwaway cluster in `root` (created if needed)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, listen: tuple[str, ...] = ("127.0.0.1",), trust: tuple[str, ...] = ()) -> None:
         self.root = root
         self.data = root / "data"
         self.port_file = root / "port"
+        self.listen = listen
+        """The addresses it listens on; the URL names the first."""
+        self.trust = trust
+        """Networks (CIDR) beyond loopback whose clients it lets in without a password."""
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.url_at(self.listen[0])
+
+    def url_at(self, address: str) -> str:
+        """The URL of its `postgres` database at one of the addresses it listens on."""
+        return f"postgresql://postgres@{address}:{self.port}/postgres"
 
     @property
     def port(self) -> int:
         return int(self.port_file.read_text())
 
-    def start(self, extra: tuple[str, ...] = ()) -> str:
+    def _make_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres")
+
+    def start(self, extra: tuple[str, ...] = ()) -> str:
+        self._make_root()
         if not (self.data / "PG_VERSION").exists():
             self.data.mkdir(mode=0o700, exist_ok=True)
             if os.geteuid() == 0:
@@ -67,7 +81,14 @@ class Cluster:
             )
         if not self.port_file.exists():
             self.port_file.write_text(str(_free_port()))
-        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root}"
+        hba = self.data / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        for network in self.trust:
+            if (line := f"host all all {network} trust") not in lines:
+                with hba.open("a") as out:
+                    out.write(line + "\n")
+        opts = (f"-c listen_addresses={','.join(self.listen)} -p {self.port} "
+                f"-c unix_socket_directories={self.root}")
         for setting in extra:
             opts += f" -c {setting}"
         subprocess.run(
@@ -76,12 +97,28 @@ class Cluster:
             check=True, stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
-        while subprocess.run([str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+        while subprocess.run([str(PG_BIN / "pg_isready"), "-h", self.listen[0], "-p", str(self.port)],
                              stdout=subprocess.DEVNULL).returncode != 0:
             if time.monotonic() > deadline:
                 raise RuntimeError("PostgreSQL did not become ready in 30 s")
             time.sleep(0.1)
         return self.url
+
+    def replicate(self, primary: Cluster) -> None:
+        """Make this (not yet created) cluster a streaming replica of `primary`, by pg_basebackup -R;
+        `start` then runs it as a hot standby."""
+        self._make_root()
+        subprocess.run(
+            _as_postgres([str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1",
+                          "-p", str(primary.port), "-U", "postgres", "-R", "-X", "stream", "-c", "fast"]),
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.port_file.write_text(str(_free_port()))
+
+    def promote(self) -> None:
+        """Promote a standby to primary, returning once it accepts writes."""
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "promote"]),
+                       check=True, stdout=subprocess.DEVNULL)
 
     def stop(self, mode: str = "fast") -> None:
         if (self.data / "postmaster.pid").exists():

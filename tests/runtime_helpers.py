@@ -150,3 +150,27 @@ def fail_jobs(queue: str, n: int, *, attempts: int = 1, error: str = "ValueError
     finally:
         session.close()
     return [h.id for h in handles]
+
+
+def log_events(log: Path) -> list[dict[str, Any]]:
+    """The lines of a `jobctl start --log-format json` log, parsed (other lines, such as a traceback, skipped);
+    each has `at`, its time as a Unix timestamp."""
+    import datetime as dt
+    import json
+
+    events = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and "ts" in event:
+            event["at"] = dt.datetime.fromisoformat(event["ts"]).timestamp()
+            events.append(event)
+    return events
+
+
+def tallied(runs: Path) -> list[tuple[int, float]]:
+    """(job id, when it ran) for every run that `tests.pooler_jobs.Tally` jobs recorded under `runs`."""
+    return [(int(job), float(at)) for f in runs.iterdir() for job, at in
+            (line.split() for line in f.read_text().splitlines() if line.strip())]
