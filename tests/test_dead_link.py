@@ -156,8 +156,6 @@ def test_jobctl_lives_through_it_reconnects_and_runs_every_job_once(outage: Outa
     assert (outage.lost, outage.twice, outage.claimed) == (0, 0, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="Process.connect logs every failed connect attempt "
-                   "(runtime/process.py: 'retrying in 0.1s', 0.2s, …), bypassing reconnect's one line per outage")
 def test_one_log_line_per_process_and_outage(outage: Outage) -> None:
     # One when the outage starts; one more is fair when the error changes (a lost link, then failed connects).
     assert max(outage.lines.values()) <= 2, outage.lines

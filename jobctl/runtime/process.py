@@ -13,6 +13,7 @@ import json
 import logging
 import mmap
 import os
+import random
 import signal
 import threading
 import time
@@ -152,28 +153,40 @@ class ChildProcess:
         return os.getppid() != self.supervisor_pid
 
     def connect(self) -> Session:
-        """A runtime session, retrying while the database is away (unless we are stopping)."""
-        delay = 0.1
+        """A runtime session, retrying while the database is away (unless we are stopping).
+
+        Each failed try counts towards the outage `reconnect` reports (one line when it starts,
+        then one when the error changes or a minute has passed), and waits double up to
+        RETRY_DELAY_MAX_S with a quarter of jitter, so a host's processes do not retry in step.
+        """
         while True:
             try:
                 return self.store.session()
             except DatabaseError as exc:
                 if self.stopping or self.parent_gone():
                     raise
-                logs.event(logging.WARNING, "database_unavailable", f"{self.label}: {exc}; retrying in {delay:.1f}s")
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                self._failed(str(exc))
+                self._pause(self._retry_delay * (1 + 0.25 * random.random()))
 
     def reconnect(self, exc: DatabaseError) -> None:
         """Drop a broken session and open a new one.
 
         The first failure reconnects at once (a restarted server is back); while failures repeat
         (the database is down, locked, or its disk is full, so a fresh connection fails again) the
-        waits double up to RETRY_DELAY_MAX_S. One log line when it starts, then one a minute while
-        the error stays the same; `recovered` logs the end.
+        waits double up to RETRY_DELAY_MAX_S. One log line when it starts, then one when the error
+        changes or a minute has passed; `recovered` logs the end.
         """
+        self._failed(str(exc))
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()
+            self.session = None
+        self._pause(self._retry_delay * (1 + 0.25 * random.random()))
+        self.session = self.connect()
+
+    def _failed(self, message: str) -> None:
+        """Count one failed try of an outage (starting one if none is going on), logging per the rule above."""
         now = time.monotonic()
-        message = str(exc)
         if self.outage_since is None or now - self._last_failure > REPORT_EVERY_S:
             self.outage_since, self._retry_delay = now, 0.0
             self._reported = (message, now)
@@ -187,12 +200,6 @@ class ChildProcess:
                            f"{self.label}: {message}; still retrying after "
                            f"{now - self.outage_since:.0f}s")
         self._last_failure = now
-        if self.session is not None:
-            with contextlib.suppress(Exception):
-                self.session.close()
-            self.session = None
-        self._pause(self._retry_delay)
-        self.session = self.connect()
 
     def recovered(self) -> None:
         """The database works again (after `reconnect`): say so once."""
@@ -249,4 +256,5 @@ class ChildProcess:
             kind=self.kind, hostname=HOSTNAME, host_id=host_id(), pid=os.getpid(), supervisor_id=self.supervisor_id,
             queues=queues, threads=threads, wakeup=wakeup, metadata=json.dumps(metadata))
         self.slots.process_id = self.process_id  # tells the supervisor which row to beat for
+        self.recovered()  # a database that was away when we started: say it works now
         return self.process_id
