@@ -1,1 +1,4 @@
-"""jobctl's example app: the job patterns of Rails' "writing jobs" guide over the app's own tables (see README.md here)."""
+"""jobctl's example app: the job patterns of Rails' "writing jobs" guide over the app's own tables.
+
+See README.md here.
+"""
