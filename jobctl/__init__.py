@@ -21,6 +21,7 @@ from jobctl.errors import (
     SchemaOutdated,
     SerializationError,
 )
+from jobctl.hooks import on_start, on_stop
 from jobctl.job import (
     ConcurrencyLimit,
     ConfiguredJob,
@@ -62,6 +63,8 @@ __all__ = [
     "current",
     "get_job",
     "later",
+    "on_start",
+    "on_stop",
     "perform_all_later",
     "register_locator",
     "using",

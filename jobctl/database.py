@@ -9,12 +9,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from jobctl import urls
+from jobctl import hooks, urls
 from jobctl.errors import ConfigError
 from jobctl.store import Store, StoreOptions, open_store
 
 if TYPE_CHECKING:
     from jobctl.config import QueueConfig
+    from jobctl.hooks import Reporter
 
 _configured_url: str | None = None
 _config_path: str | None = None
@@ -27,18 +28,34 @@ _lock = threading.Lock()
 # close them (a psycopg close would end the parent's session). Kept here, never collected.
 _inherited: list[Store] = []
 _using: ContextVar[Any] = ContextVar("jobctl_using", default=None)
+_UNSET: Any = object()
 
 
 def configure(*, database_url: str | None = None, config: str | None = None, pooler: str | None = None,
-              listen_database_url: str | None = None) -> None:
+              listen_database_url: str | None = None, error_reporter: Reporter | None = _UNSET,
+              otel: bool | None = _UNSET) -> None:
     """Set the database URL (wins over every other source) and/or the queue config path; `pooler=
     "transaction"` when the URL goes through a transaction-pooling PgBouncer, and `listen_database_url`
     a direct URL past it for LISTEN (else workers poll). Each wins over its environment variable
-    (JOBCTL_POOLER, JOBCTL_LISTEN_DATABASE_URL) and the queue config's `pooler:` / `listen_database:`."""
+    (JOBCTL_POOLER, JOBCTL_LISTEN_DATABASE_URL) and the queue config's `pooler:` / `listen_database:`.
+
+    `error_reporter(exception, job)` is called for every failed run (`job` a `jobctl.hooks.ReportedJob`) and
+    every unexpected error of jobctl's own (`job` None); `otel=True` makes spans for enqueues and runs
+    (wins over JOBCTL_OTEL and the queue config's `otel:`). Either is left as it is when not given, and a call
+    that gives only them leaves the database settings as they are."""
     from jobctl.config import POOLER_MODES
 
     if pooler is not None and pooler not in POOLER_MODES:
         raise ValueError(f"pooler={pooler!r} (expected one of {', '.join(POOLER_MODES)}, or None)")
+    if error_reporter is not _UNSET:
+        hooks.set_error_reporter(error_reporter)
+    if otel is not _UNSET:
+        from jobctl import tracing
+
+        tracing.configure(otel)
+    if (error_reporter is not _UNSET or otel is not _UNSET) and all(
+            v is None for v in (database_url, config, pooler, listen_database_url)):
+        return
     global _configured_url, _config_path, _configured_pooler, _configured_listen_url
     with _lock:
         _configured_url = database_url

@@ -29,7 +29,7 @@ def test_public_api_is_pinned() -> None:
         "JobDiscarded", "JobFailed", "JobHandle", "JobInfo", "JobNotFound", "JobTimeout", "JobctlError", "Progress",
         "RecordNotFound", "RetryOn", "SchemaOutdated",
         "SerializationError", "__version__", "configure", "count", "current", "get_job", "later",
-        "perform_all_later", "register_locator", "using",
+        "on_start", "on_stop", "perform_all_later", "register_locator", "using",
     ])
     for name in jobctl.__all__:
         assert hasattr(jobctl, name), name

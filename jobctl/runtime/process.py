@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from jobctl import hooks
 from jobctl.errors import DatabaseError
 from jobctl.runtime import logs
 from jobctl.runtime.host import HOSTNAME, host_id
@@ -131,11 +132,27 @@ class ChildProcess:
         self._retry_delay = 0.0
         self._last_failure = 0.0
         self._reported = ("", 0.0)
+        self._hooks_started = False
 
     @property
     def label(self) -> str:
         """`worker 1.2 (pid 8219)`: how this process's log lines, and its supervisor's, name it."""
         return f"{self.name} (pid {os.getpid()})"
+
+    def runtime_process(self) -> hooks.RuntimeProcess:
+        """This process as its hooks see it."""
+        return hooks.RuntimeProcess(self.kind, self.name, os.getpid(), self.process_id)
+
+    def started(self) -> None:
+        """Run the on_start hooks (registered, no work taken yet)."""
+        self._hooks_started = True
+        hooks.run_hooks("start", self.runtime_process())
+
+    def stopped(self) -> None:
+        """Run the on_stop hooks, when the on_start ones ran (its work is over, it exits next)."""
+        if self._hooks_started:
+            self._hooks_started = False
+            hooks.run_hooks("stop", self.runtime_process())
 
     def request_stop(self, *_: Any) -> None:
         """Stop taking new work; finish what runs within shutdown_timeout."""
@@ -239,6 +256,7 @@ class ChildProcess:
                 self.recovered()
             self.wake.wait(wait)
         self.leave()
+        self.stopped()
         return 0
 
     def leave(self) -> None:
@@ -257,4 +275,5 @@ class ChildProcess:
             queues=queues, threads=threads, wakeup=wakeup, metadata=json.dumps(metadata))
         self.slots.process_id = self.process_id  # tells the supervisor which row to beat for
         self.recovered()  # a database that was away when we started: say it works now
+        self.started()
         return self.process_id

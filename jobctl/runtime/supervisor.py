@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from jobctl import hooks
 from jobctl.config import DispatcherConfig, QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.formatting import plural
@@ -138,6 +139,7 @@ class Supervisor:
                    f"{self.label} started (process {self.process_id}) on {self.store.url.redacted}: "
                    f"{workers} {plural(workers, 'worker')}, {dispatchers} {plural(dispatchers, 'dispatcher')}, "
                    f"{len(self.tasks)} recurring {plural(len(self.tasks), 'task')}; workers {self.wakeup}")
+        hooks.run_hooks("start", self._runtime_process())
         self._prune()
         for child in self.children:
             self._spawn(child)
@@ -159,6 +161,9 @@ class Supervisor:
             self._sleep(min([next_beat - now, 1.0] + [c.restart_at - now for c in self.children
                                                        if c.pid == 0 and c.restart_at is not None]))
         return self._stop()
+
+    def _runtime_process(self) -> hooks.RuntimeProcess:
+        return hooks.RuntimeProcess("supervisor", "supervisor", os.getpid(), self.process_id)
 
     def _on_stop(self, *_: object) -> None:
         self.stopping = True
@@ -361,8 +366,10 @@ class Supervisor:
             self.session = None  # the parent's connection: never used here, never closed (os._exit below)
             self.listener = None  # on that connection, or the parent's own: never used here either
             code = self._run_child(child, wake_r)
-        except BaseException:
+        except BaseException as exc:
             traceback.print_exc()
+            if not isinstance(exc, SystemExit | KeyboardInterrupt):
+                hooks.report(exc)  # a bug of jobctl's own (or of a hook's caller): the reporter hears of it
         finally:
             for handler in logs.LOGGER.handlers:
                 with contextlib.suppress(Exception):
@@ -511,6 +518,7 @@ class Supervisor:
                 child.pid = 0
         self._reap()
         self._settle_deaths()
+        hooks.run_hooks("stop", self._runtime_process())
         try:
             self._db().deregister([self.process_id])
         except DatabaseError as exc:

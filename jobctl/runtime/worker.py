@@ -7,6 +7,7 @@ statement carries the previous batch's completions, so a busy worker commits onc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -17,7 +18,7 @@ from collections import deque
 
 import psutil
 
-from jobctl import database
+from jobctl import database, hooks
 from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.formatting import plural
@@ -103,6 +104,7 @@ class Worker(ChildProcess):
             self._main_loop()
         finally:
             self._shutdown()
+            self.stopped()
         return 0
 
     # -- main thread: claims and completions ---------------------------------------------
@@ -276,7 +278,9 @@ class Worker(ChildProcess):
             for _index, (job, _deadline, _timeout, _started) in expired:
                 self.abandoned.add(job.id)
         for _index, (job, _deadline, timeout, started) in expired:
-            self.outcomes.append((job, self.executor.timed_out(job, job.executions, timeout, now - started)))
+            outcome = self.executor.timed_out(job, job.executions, timeout, now - started)
+            self.outcomes.append((job, outcome))
+            report_failure(job, outcome)
             if self.recycle_reason is None:
                 self.recycle_reason = f"job {job.id} ran past its timeout of {timeout:g}s"
                 logs.event(logging.WARNING, "worker_recycle",
@@ -362,6 +366,7 @@ class Worker(ChildProcess):
                                queue=job.queue, attempt=job.attempt, duration_ms=round(outcome.duration * 1000, 3))
             else:
                 self.outcomes.append((job, outcome))
+                report_failure(job, outcome)
             slots.set(index, 0)
             self.completed[index] += 1
             avg = self.avg_duration
@@ -390,3 +395,11 @@ class Worker(ChildProcess):
                 self.listening = True
             self.maybe_more = True
             self.wake.set()
+
+
+def report_failure(job: ClaimedJob, outcome: Outcome) -> None:
+    """Hand a run that raised (to be retried, or failed for good) to the error reporter, if one is set."""
+    if outcome.exception is not None and outcome.state in ("retry", "failed") and hooks.reporting():
+        arguments = job.arguments if isinstance(job.arguments, str) else json.dumps(job.arguments)
+        hooks.report(outcome.exception, hooks.ReportedJob(job.id, job.class_path, job.queue, job.attempt,
+                                                          outcome.state, arguments))
