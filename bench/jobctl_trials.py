@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +65,14 @@ workers:
 
 
 @contextlib.contextmanager
-def running(url: str, workdir: Path, config: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """`jobctl start` (default config unless `config` is given), stopped with TERM (then KILL) at the end."""
+def running(url: str, workdir: Path, config: str | None = None,
+            args: Sequence[str] = ()) -> Iterator[subprocess.Popen[bytes]]:
+    """`jobctl start` (default config unless `config` is given; `args` added), stopped with TERM (then KILL)."""
     if config is not None:
         (workdir / "config").mkdir(exist_ok=True)
         (workdir / "config" / "queue.yml").write_text(config)
     logfile = open(workdir / "jobctl-start.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "jobctl.cli", *START_ARGS], cwd=workdir, env=jobctl_env(url),
+    proc = subprocess.Popen([sys.executable, "-m", "jobctl.cli", *START_ARGS, *args], cwd=workdir, env=jobctl_env(url),
                             stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield proc
@@ -200,15 +201,17 @@ class Db:
         self.conn.close()
 
 
-def drain(url: str, n: int, timeout_s: float, *, profile: Path | None = None) -> dict[str, Any]:
-    """Start `jobctl start` on a pre-filled queue of `n` no-op jobs; rate from first to last finished_at."""
+def drain(url: str, n: int, timeout_s: float, *, profile: Path | None = None,
+          args: Sequence[str] = ()) -> dict[str, Any]:
+    """Start `jobctl start` (with `args`) on a pre-filled queue of `n` no-op jobs; rate from first to last
+    finished_at."""
     db = Db(url)
     workdir = Path(tempfile.mkdtemp(prefix="jobctl-bench-run-"))
     timed_out = False
     spy = None
     try:
         t_launch = time.time()
-        with running(url, workdir) as proc:
+        with running(url, workdir, args=args) as proc:
             deadline = time.monotonic() + timeout_s
             if profile is not None:
                 spy = _start_profile(proc.pid, profile)

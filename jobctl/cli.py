@@ -16,6 +16,7 @@ from jobctl.commands import change, inspect, top
 from jobctl.commands import db as db_cmd
 from jobctl.commands import enqueue as enqueue_cmd
 from jobctl.commands import generate as generate_cmd
+from jobctl.commands import metrics as metrics_cmd
 from jobctl.commands import start as start_cmd
 from jobctl.commands.common import GLOBALS
 from jobctl.errors import JobctlError
@@ -60,6 +61,7 @@ app.command("resume")(change.resume)
 app.command("enqueue")(enqueue_cmd.enqueue)
 app.command("recurring")(inspect.recurring)
 app.command("processes")(inspect.processes)
+app.command("metrics")(metrics_cmd.metrics)
 app.command("top")(top.top)
 app.add_typer(generate_cmd.generate_app, name="generate")
 

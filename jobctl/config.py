@@ -167,6 +167,15 @@ class QueueConfig:
     """A direct URL (past the pooler) for LISTEN; without one, workers behind a pooler poll."""
     imports: tuple[str, ...] = ()
     """Modules imported before forking, so job classes are registered."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on this TCP port (`jobctl start --metrics-port` wins); None serves none."""
+    metrics_host: str = "127.0.0.1"
+    """The address the metrics endpoint listens on (loopback unless changed)."""
+    metrics_interval: float = 5.0
+    """Seconds a database reading of the metrics endpoint is reused: at most one query this often per host."""
+    otel: bool = False
+    """OpenTelemetry spans for enqueues and runs (needs opentelemetry-api; JOBCTL_OTEL and
+    `jobctl.configure(otel=)` win)."""
     source: str | None = None
     """The file this came from; None for built-in defaults."""
     environment: str = DEFAULT_ENVIRONMENT
@@ -255,6 +264,18 @@ def _pooler(value: object, at: _At) -> str | None:
                    value)
 
 
+def _port(value: object, at: _At) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535):
+        return value
+    raise at.error("a TCP port from 1 to 65535, or null", value)
+
+
+def _host(value: object, at: _At) -> str:
+    if isinstance(value, str) and value.strip() and not any(c.isspace() or c == "\0" for c in value):
+        return value
+    raise at.error("a host name or address to listen on, like 127.0.0.1 or 0.0.0.0", value)
+
+
 def _imports(value: object, at: _At) -> tuple[str, ...]:
     items = [] if value is None else [value] if isinstance(value, str) else value
     if not isinstance(items, list):
@@ -324,6 +345,10 @@ _SECTION_KEYS: dict[str, _Convert] = {
     "pooler": _pooler,
     "listen_database": _database,
     "imports": _imports,
+    "metrics_port": _port,
+    "metrics_host": _host,
+    "metrics_interval": _duration(positive=True),
+    "otel": _flag,
 }
 
 _TASK_KEYS = frozenset({"schedule", "class", "command"})

@@ -425,6 +425,32 @@ class QueueCounts:
 
 
 @dataclass(frozen=True)
+class ProcessCount:
+    """The registered processes of one kind on one host, for metrics."""
+
+    kind: str
+    """supervisor, worker, dispatcher or scheduler."""
+    hostname: str
+    """The host they run on."""
+    alive: int
+    """How many beat within the alive threshold."""
+    oldest_heartbeat_age: float
+    """Seconds since the least recent heartbeat among them (alive or not)."""
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    """What metrics read from the database, in one statement."""
+
+    at: dt.datetime
+    """The database's time of the reading."""
+    counts: tuple[QueueCount, ...]
+    """Active and failed jobs per queue and state, as `QueueCounts`."""
+    processes: tuple[ProcessCount, ...]
+    """Registered processes per kind and host."""
+
+
+@dataclass(frozen=True)
 class ThroughputMinute:
     """Runs counted in one minute (every process's counters summed)."""
 

@@ -7,6 +7,7 @@ its children never interleave), so the test sees which process ran what, in whic
 from __future__ import annotations
 
 import os
+import signal
 
 import jobctl
 from jobctl.hooks import ReportedJob, RuntimeProcess
@@ -75,3 +76,13 @@ class Flaky(jobctl.Job):
     def perform(self, n: int = 0) -> None:
         if self.executions == 1:
             raise ConnectionError(f"flaky {n}")
+
+
+class Crashy(jobctl.Job):
+    """Kills its worker on its first run; its second run finishes."""
+
+    queue = "crashy"
+
+    def perform(self, n: int = 0) -> None:
+        if self.executions == 1:
+            os.kill(os.getpid(), signal.SIGKILL)

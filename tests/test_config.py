@@ -564,7 +564,8 @@ def test_unknown_keys_list_the_known_ones() -> None:
     assert load_error("production:\n  worker: []\n") == (
         "config/queue.yml: production.worker: unknown key (expected one of: workers, dispatchers, "
         "shutdown_timeout, process_heartbeat_interval, process_alive_threshold, preserve_finished_jobs, "
-        "clear_finished_jobs_after, max_crashes, database, pooler, listen_database, imports)"
+        "clear_finished_jobs_after, max_crashes, database, pooler, listen_database, imports, metrics_port, "
+        "metrics_host, metrics_interval, otel)"
     )
 
 

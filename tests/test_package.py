@@ -37,7 +37,7 @@ def test_public_api_is_pinned() -> None:
 
 def test_import_jobctl_is_light() -> None:
     code = ("import sys, jobctl, jobctl.testing; print(sorted(m for m in ('textual', 'typer', 'rich', 'psycopg', "
-            "'sqlalchemy', 'django', 'opentelemetry', 'prometheus_client') if m in sys.modules))")
+            "'sqlalchemy', 'django', 'opentelemetry', 'prometheus_client', 'sentry_sdk') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -492,6 +492,29 @@ def test_queue_counts(store: Store, session: Session) -> None:
     assert [store.count_in_state(s) for s in STATES] == [1, 2, 0, 0, 0, 1, 0]
 
 
+@covers("Store.metrics_reading", "Session.job_labels")
+def test_metrics_reading_and_job_labels(store: Store, session: Session) -> None:
+    empty = store.metrics_reading(60)
+    assert (empty.counts, empty.processes) == ((), ()) and empty.at is not None
+    a, _b, _c, d = add(store, job("a"), job("a"), job("a", delay=600), job("b", cls="app:B"))
+    claim_all(session, Selector("queue", "b"))
+    session.end(d, token=TOKEN, process_id=PID, state="failed", error=ERR)
+    register(session, "supervisor", pid=100)
+    register(session, "worker", pid=101)
+    register(session, "worker", pid=102)
+    reading = store.metrics_reading(3600)
+    assert sorted((c.queue, c.state, c.count) for c in reading.counts) == [
+        ("a", "ready", 2), ("a", "scheduled", 1), ("b", "failed", 1)]
+    oldest = next(c.oldest_ready_at for c in reading.counts if c.state == "ready")
+    assert oldest == store.get_jobs([a])[0].scheduled_at and oldest <= reading.at
+    assert sorted((p.kind, p.hostname, p.alive) for p in reading.processes) == [
+        ("supervisor", "host-a", 1), ("worker", "host-a", 2)]
+    assert all(0 <= p.oldest_heartbeat_age < 60 for p in reading.processes)
+    assert [(p.kind, p.alive) for p in sorted(store.metrics_reading(-1).processes, key=lambda p: p.kind)] == [
+        ("supervisor", 0), ("worker", 0)]  # registered, no longer beating within the threshold
+    assert session.job_labels([a, d, 10**9]) == {a: ("a", "app.jobs:Work"), d: ("b", "app:B")}
+
+
 @covers("Store.get_jobs", "Store.list_jobs", "Store.waiting_jobs")
 def test_listing_jobs(store: Store, session: Session) -> None:
     ids = add(store, job("a", cls="app:A"), job("b", cls="app:B"), job("a", cls="app:B", key="k"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import importlib
+import shutil
+import tempfile
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -57,9 +59,14 @@ def start(
                                  "config/recurring.yml).")] = None,
     log_format: Annotated[LogFormat, typer.Option(help="Log lines as text or JSON.")] = LogFormat.text,
     log_level: Annotated[LogLevel, typer.Option(help="Least severe level logged.")] = LogLevel.info,
+    metrics_port: Annotated[
+        int | None, typer.Option(metavar="PORT", min=1, max=65535,
+                                 help="Serve Prometheus metrics on http://HOST:PORT/metrics (HOST: `metrics_host:`, "
+                                 "127.0.0.1 unless set; else `metrics_port:`).")] = None,
 ) -> None:
     """Run the supervisor: workers, dispatchers and the scheduler, until TERM/INT (graceful) or QUIT."""
     config, tasks = load(recurring_schedule_file)
+    port = metrics_port if metrics_port is not None else config.metrics_port
     if check:
         for warning in config.warnings:
             say(f"warning: {warning}")
@@ -84,4 +91,18 @@ def start(
     from jobctl.recurring import register_tasks
 
     register_tasks(tasks)  # before forking: workers run command tasks by key from this registry
-    raise typer.Exit(Supervisor(store, config, () if skip_recurring else tasks).run())
+    setup = None
+    if port is not None:
+        from jobctl.runtime import metrics
+        from jobctl.runtime.supervisor import MetricsSetup
+
+        sock = metrics.listen(config.metrics_host, port)
+        setup = MetricsSetup(sock, tempfile.mkdtemp(prefix="jobctl-metrics-"))
+        metrics.enable(setup.directory)
+    try:
+        code = Supervisor(store, config, () if skip_recurring else tasks, setup).run()
+    finally:
+        if setup is not None:
+            setup.sock.close()
+            shutil.rmtree(setup.directory, ignore_errors=True)
+    raise typer.Exit(code)

@@ -19,6 +19,7 @@ import random
 import secrets
 import select
 import signal
+import socket
 import time
 import traceback
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from jobctl.errors import DatabaseError
 from jobctl.formatting import plural
 from jobctl.records import Selector
 from jobctl.recurring import RecurringTask
-from jobctl.runtime import logs
+from jobctl.runtime import logs, metrics
 
 # Imported here, in the supervisor, so every forked child shares these pages instead of each
 # importing them (psutil included) after the fork.
@@ -52,6 +53,16 @@ RELISTEN_EVERY_S = 60.0
 
 class _BackingOff(DatabaseError):
     """The database failed a moment ago and the next try is not due yet."""
+
+
+@dataclass(frozen=True)
+class MetricsSetup:
+    """The metrics endpoint of `jobctl start --metrics-port`."""
+
+    sock: socket.socket
+    """Bound and listening (by `jobctl start`, before anything forks)."""
+    directory: str
+    """PROMETHEUS_MULTIPROC_DIR: every process's counters."""
 
 
 @dataclass
@@ -85,9 +96,11 @@ class Child:
 class Supervisor:
     """`jobctl start`: the parent of every runtime process on this host."""
 
-    def __init__(self, store: Store, config: QueueConfig, tasks: tuple[RecurringTask, ...] = ()) -> None:
+    def __init__(self, store: Store, config: QueueConfig, tasks: tuple[RecurringTask, ...] = (),
+                 metrics_setup: MetricsSetup | None = None) -> None:
         self.store = store
         self.config = config
+        self.metrics_setup = metrics_setup
         self.children: list[Child] = []
         for g, worker in enumerate(config.workers, 1):
             for p in range(1, worker.processes + 1):
@@ -98,6 +111,8 @@ class Supervisor:
         self.tasks = tasks
         if tasks:
             self.children.append(Child("scheduler", "scheduler", None, SlotTable(0)))
+        if metrics_setup is not None:
+            self.children.append(Child("metrics", "metrics", None, SlotTable(0)))
         self.session: Session | None = None
         self.process_id = 0
         self.stopping = False
@@ -363,6 +378,8 @@ class Supervisor:
             os.close(self._wake_w)
             for other in self.children:  # only the supervisor writes to wake-up pipes
                 self._close_pipe(other)
+            if self.metrics_setup is not None and child.kind != "metrics":
+                self.metrics_setup.sock.close()  # the port is the metrics server's alone
             self.session = None  # the parent's connection: never used here, never closed (os._exit below)
             self.listener = None  # on that connection, or the parent's own: never used here either
             code = self._run_child(child, wake_r)
@@ -387,6 +404,12 @@ class Supervisor:
             assert isinstance(child.config, DispatcherConfig)
             return Dispatcher(self.store, child.config, self.config, child.slots, supervisor_pid=supervisor_pid,
                               supervisor_id=self.process_id, name=child.name).run()
+        if child.kind == "metrics":
+            assert self.metrics_setup is not None
+            return metrics.MetricsServer(
+                self.store, self.metrics_setup.sock, directory=self.metrics_setup.directory,
+                interval=self.config.metrics_interval, alive_threshold=self.config.process_alive_threshold,
+                named_queues=self.config.named_queues, supervisor_pid=supervisor_pid).run()
         return Scheduler(self.store, self.tasks, child.slots, supervisor_pid=supervisor_pid,
                          supervisor_id=self.process_id, name=child.name).run()
 
@@ -432,6 +455,9 @@ class Supervisor:
                     if executing:
                         results = db.crash_jobs(process_id, executing, self.config.max_crashes,
                                                 f"worker process died: {death.describe()}")
+                        if metrics.ENABLED and results:
+                            labels = db.job_labels([job_id for job_id, _ in results])
+                            metrics.count_runs([labels[j] for j, _ in results if j in labels], "crashed")
                         for job_id, state in results:
                             logs.event(logging.ERROR if state == "failed" else logging.WARNING, "job_crashed",
                                        f"job {job_id} was running when {child.name} died ({death.describe()}); "

@@ -23,7 +23,7 @@ from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.formatting import plural
 from jobctl.records import ClaimedJob, Selector
-from jobctl.runtime import logs
+from jobctl.runtime import logs, metrics
 from jobctl.runtime.execution import Executor, Outcome, error_of, record_outcome
 from jobctl.runtime.process import ChildProcess, SlotTable
 from jobctl.runtime.progress import ProgressReporter
@@ -69,6 +69,10 @@ class Worker(ChildProcess):
         self.claimed_total = 0
         self.pending: list[int] = []
         """Finished jobs whose completion the database has not been told yet (main thread only)."""
+        self.counting = metrics.ENABLED
+        """Metrics are on: count each run once the database has its outcome."""
+        self.labels: dict[int, tuple[str, str]] = {}
+        """(queue, class) of the jobs in hand, while counting."""
         self.in_hand: set[int] = set()
         """Jobs this worker holds claims for, as far as it knows (main thread only): claimed and not yet
         recorded as finished, retried, failed or discarded."""
@@ -196,6 +200,8 @@ class Worker(ChildProcess):
                 if self.outcomes:
                     self._apply_outcomes()
                 released = self.db().release_claims(self.process_id, sorted(self.in_hand))
+                if self.counting:
+                    self.labels = {i: self.labels[i] for i in self.in_hand if i in self.labels}
             except DatabaseError as again:
                 if self.stopping or self.parent_gone():
                     return  # the main loop stops; the shutdown tries once more, the supervisor does the rest
@@ -209,6 +215,7 @@ class Worker(ChildProcess):
     def _finish_pending(self) -> None:
         self.db().finish(self.pending, token=self.token, process_id=self.process_id)
         self.in_hand.difference_update(self.pending)
+        self._count(self.pending, "finished")
         self.pending.clear()
 
     def _drop_prefetched(self) -> None:
@@ -234,9 +241,12 @@ class Worker(ChildProcess):
             jobs = session.claim(selector, remaining, token=self.token, process_id=self.process_id,
                                  done=done, after=self.hints.get(selector))
             self.in_hand.difference_update(done)
+            self._count(done, "finished")
             done = []  # flushed with the first statement
             for job in jobs:
                 self.in_hand.add(job.id)
+                if self.counting:
+                    self.labels[job.id] = (job.queue, job.class_path)
                 self.jobs.put(job)
             if len(jobs) < remaining:
                 self.hints.pop(selector, None)
@@ -248,7 +258,14 @@ class Worker(ChildProcess):
         if done:
             session.finish(done, token=self.token, process_id=self.process_id)
             self.in_hand.difference_update(done)
+            self._count(done, "finished")
         return want - remaining
+
+    def _count(self, ids: list[int], state: str) -> None:
+        """The database has these runs ended in `state`: count them (when metrics are on)."""
+        if self.counting and ids:
+            pop = self.labels.pop
+            metrics.count_runs([label for i in ids if (label := pop(i, None)) is not None], state)
 
     def _apply_outcomes(self) -> None:
         """Write the outcomes executor threads left: runs that returned a value in one statement per batch,
@@ -265,9 +282,11 @@ class Worker(ChildProcess):
                                             token=self.token, process_id=self.process_id)
                 for _ in range(returned):
                     self.in_hand.discard(outcomes.popleft()[0].id)
+                self._count([job.id for job, _ in batch], "finished")
                 continue
             job, outcome = outcomes[0]
-            record_outcome(session, job, outcome, token=self.token, process_id=self.process_id)
+            if record_outcome(session, job, outcome, token=self.token, process_id=self.process_id):
+                self._count([job.id], outcome.state)
             outcomes.popleft()
             self.in_hand.discard(job.id)
 
@@ -280,6 +299,7 @@ class Worker(ChildProcess):
         for _index, (job, _deadline, timeout, started) in expired:
             outcome = self.executor.timed_out(job, job.executions, timeout, now - started)
             self.outcomes.append((job, outcome))
+            metrics.observe(job.queue, job.class_path, outcome.duration)
             report_failure(job, outcome)
             if self.recycle_reason is None:
                 self.recycle_reason = f"job {job.id} ran past its timeout of {timeout:g}s"
@@ -313,6 +333,7 @@ class Worker(ChildProcess):
             self._apply_outcomes()
             if self.done:
                 self.db().finish(list(self.done), token=self.token, process_id=self.process_id)
+                self._count(list(self.done), "finished")
                 self.done.clear()
             released = self.db().deregister([self.process_id])
         except DatabaseError as exc:
@@ -327,9 +348,23 @@ class Worker(ChildProcess):
 
     def _execute_loop(self, index: int) -> None:
         jobs, slots, wake, run = self.jobs, self.slots, self.wake, self.executor.run
+        tally = metrics.Tally() if metrics.ENABLED else None
         while True:
-            job = jobs.get()
+            if tally is not None and tally.durations:
+                if tally.due(jobs.empty()):
+                    tally.flush()
+                    job = jobs.get()
+                else:
+                    try:  # another thread may take the last job: write the tallies within a second anyway
+                        job = jobs.get(timeout=metrics.FLUSH_EVERY_S)
+                    except queue.Empty:
+                        tally.flush()
+                        continue
+            else:
+                job = jobs.get()
             if job is None:
+                if tally is not None:
+                    tally.flush()
                 return
             executions = job.executions
             slots.set(index, job.id)
@@ -368,6 +403,8 @@ class Worker(ChildProcess):
                 self.outcomes.append((job, outcome))
                 report_failure(job, outcome)
             slots.set(index, 0)
+            if tally is not None:
+                tally.add(job.queue, job.class_path, outcome.duration)
             self.completed[index] += 1
             avg = self.avg_duration
             self.avg_duration = outcome.duration if avg is None else avg * 0.9 + outcome.duration * 0.1

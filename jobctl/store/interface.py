@@ -20,6 +20,7 @@ from jobctl.records import (
     FailureSummary,
     Inserted,
     JobInfo,
+    MetricsReading,
     NewJob,
     ProcessInfo,
     ProcessRef,
@@ -125,6 +126,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def queue_counts(self) -> QueueCounts:
         """Active and failed jobs per queue and state, each queue's oldest ready due time, and the time."""
+
+    @abc.abstractmethod
+    def metrics_reading(self, alive_threshold: float) -> MetricsReading:
+        """Jobs per queue and state (as `queue_counts`) and processes per kind and host, in one statement."""
 
     @abc.abstractmethod
     def count_in_state(self, state: str) -> int:
@@ -265,6 +270,10 @@ class Session(abc.ABC):
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
                    message: str) -> list[tuple[int, str]]:
         """Count a crashed run for jobs that were executing; returns (id, new state)."""
+
+    @abc.abstractmethod
+    def job_labels(self, job_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(queue, class) of jobs by id (the crashed-runs counter's labels); unknown ids are absent."""
 
     @abc.abstractmethod
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,

@@ -73,6 +73,9 @@ class PostgresSession(Session):
                                         "max_crashes": max_crashes, "message": message})
         return [(int(r[0]), r[1]) for r in rows]
 
+    def job_labels(self, job_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        return {int(r[0]): (r[1], r[2]) for r in self._run("job_labels", {"ids": list(job_ids)})}
+
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
               done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
         after_priority, after_id = after or HEAD

@@ -17,7 +17,9 @@ from jobctl.records import (
     FailureSummary,
     Inserted,
     JobInfo,
+    MetricsReading,
     NewJob,
+    ProcessCount,
     ProcessInfo,
     Progress,
     QueueCount,
@@ -269,6 +271,13 @@ class PostgresStore(Store):
     def queue_counts(self) -> QueueCounts:
         rows = self._rows("queue_counts")
         return QueueCounts(rows[0][0], tuple(QueueCount(r[1], r[2], int(r[3]), r[4]) for r in rows if r[1] is not None))
+
+    def metrics_reading(self, alive_threshold: float) -> MetricsReading:
+        rows = self._rows("metrics_reading", {"threshold": alive_threshold})
+        return MetricsReading(
+            next(r[4] for r in rows if r[0] == "now"),
+            tuple(QueueCount(r[1], r[2], int(r[3]), r[4]) for r in rows if r[0] == "jobs"),
+            tuple(ProcessCount(r[1], r[2], int(r[3]), max(float(r[5]), 0.0)) for r in rows if r[0] == "processes"))
 
     def count_in_state(self, state: str) -> int:
         return int(self._one("count_in_state", {"state": state})[0])

@@ -110,6 +110,11 @@ class SqliteSession(Session):
             rows = self.conn.execute(Q["host_processes"], {"host_id": host_id}).fetchall()
         return [ProcessRef._make(r) for r in rows]
 
+    def job_labels(self, job_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        with mapped(self.url):
+            rows = self.conn.execute(Q["job_labels"], {"ids": json.dumps(list(job_ids))}).fetchall()
+        return {int(r[0]): (r[1], r[2]) for r in rows}
+
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
                    message: str) -> list[tuple[int, str]]:
         def body(c: sqlite3.Connection, now: float) -> list[tuple[int, str]]:

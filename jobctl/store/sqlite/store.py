@@ -22,7 +22,9 @@ from jobctl.records import (
     FailureSummary,
     Inserted,
     JobInfo,
+    MetricsReading,
     NewJob,
+    ProcessCount,
     ProcessInfo,
     Progress,
     QueueCount,
@@ -244,6 +246,15 @@ class SqliteStore(Store):
         now = time.time()
         rows = self._rows("queue_counts")
         return QueueCounts(at(now), tuple(QueueCount(r[0], r[1], int(r[2]), utc(r[3])) for r in rows))
+
+    def metrics_reading(self, alive_threshold: float) -> MetricsReading:
+        now = time.time()
+        rows = self._rows("metrics_reading", {"now": now, "threshold": alive_threshold})
+        return MetricsReading(
+            at(now),
+            tuple(QueueCount(r[1], r[2], int(r[3]), utc(r[4])) for r in rows if r[0] == "jobs"),
+            tuple(ProcessCount(r[1], r[2], int(r[3] or 0), max(float(r[5]), 0.0)) for r in rows
+                  if r[0] == "processes"))
 
     def count_in_state(self, state: str) -> int:
         return int(self._rows("count_in_state", {"state": state})[0][0])

@@ -13,6 +13,23 @@ LEFT JOIN (
     GROUP BY queue, state
 ) AS c ON true;
 
+-- name: metrics_reading
+-- For metrics, in one statement: the database's time; active and failed jobs per queue and state with
+-- each queue's oldest ready due time; processes per kind and host, those that beat within the threshold
+-- and the age of the least recent heartbeat.
+SELECT 'now' AS what, NULL AS a, NULL AS b, 0::bigint AS n, now() AS at, NULL::double precision AS age
+UNION ALL
+SELECT 'jobs', queue, state, count(*), min(scheduled_at) FILTER (WHERE state = 'ready'), NULL
+FROM jobctl_jobs
+WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'failed')
+GROUP BY queue, state
+UNION ALL
+SELECT 'processes', kind, hostname,
+       count(*) FILTER (WHERE last_heartbeat_at >= now() - %(threshold)s * interval '1 second'), NULL,
+       extract(epoch FROM now() - min(last_heartbeat_at))::double precision
+FROM jobctl_processes
+GROUP BY kind, hostname;
+
 -- name: count_in_state
 -- Exact count of one state (finished and discarded have partial indexes of their own).
 SELECT count(*) AS n FROM jobctl_jobs WHERE state = %(state)s;

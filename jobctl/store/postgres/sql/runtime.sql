@@ -68,6 +68,10 @@ WITH crashed AS (
 )
 SELECT id, state FROM crashed;
 
+-- name: job_labels
+-- The queue and class of jobs by id (labels of the crashed-runs counter).
+SELECT id, queue, class FROM jobctl_jobs WHERE id = ANY(%(ids)s);
+
 -- name: claim_any
 -- Finish the previous batch and claim the next from every queue while none is paused: priority, then age.
 -- (A paused-queue filter here would make the planner expect it to keep ~no rows and sort the whole
