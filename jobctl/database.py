@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from jobctl import hooks, urls
+from jobctl import hooks, tracing, urls
 from jobctl.errors import ConfigError
 from jobctl.store import Store, StoreOptions, open_store
 
@@ -50,8 +50,6 @@ def configure(*, database_url: str | None = None, config: str | None = None, poo
     if error_reporter is not _UNSET:
         hooks.set_error_reporter(error_reporter)
     if otel is not _UNSET:
-        from jobctl import tracing
-
         tracing.configure(otel)
     if (error_reporter is not _UNSET or otel is not _UNSET) and all(
             v is None for v in (database_url, config, pooler, listen_database_url)):
@@ -93,6 +91,9 @@ def _queue_config() -> QueueConfig:
     from jobctl.config import load_queue_config
 
     return load_queue_config(_config_path, explicit=_config_path is not None)
+
+
+tracing.set_config_source(lambda: _queue_config().otel)
 
 
 def _config_database() -> str | None:

@@ -9,11 +9,11 @@ import numbers
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from jobctl import arguments, database
+from jobctl import arguments, database, tracing
 from jobctl.current import current
 from jobctl.errors import JobClassError, JobDiscarded, JobFailed, JobNotFound, JobTimeout, OptionError
 from jobctl.imports import resolve_path
@@ -431,7 +431,13 @@ class Job:
         """Insert this job instance; see `perform_later`."""
         row = self.to_new_job()
         conn = database.current_connection()
-        inserted = database.get_store().insert_job(row, conn)
+        if tracing.active():
+            with tracing.sending(row.queue, row.class_path) as trace:
+                assert trace is not None
+                inserted = database.get_store().insert_job(replace(row, arguments=trace.stamp(row.arguments)), conn)
+                trace.sent(inserted.id)
+        else:
+            inserted = database.get_store().insert_job(row, conn)
         self.job_id = inserted.id
         return JobHandle(inserted.id, inserted.created, conn)
 
@@ -519,6 +525,16 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
             add_arguments(dump(job._args, job._kwargs))
     if not ready and not other:
         return 0
+    if tracing.active():
+        queues = {k[0] for k in ready.kinds} | {row.queue for row in other}
+        classes = {k[1] for k in ready.kinds} | {row.class_path for row in other}
+        with tracing.sending(next(iter(queues)) if len(queues) == 1 else None,
+                             next(iter(classes)) if len(classes) == 1 else None,
+                             len(ready.arguments) + len(other)) as trace:
+            assert trace is not None
+            ready.arguments[:] = [trace.stamp(a) for a in ready.arguments]
+            other = [replace(row, arguments=trace.stamp(row.arguments)) for row in other]
+            return database.get_store().insert_jobs(ready, other, database.current_connection())
     return database.get_store().insert_jobs(ready, other, database.current_connection())
 
 

@@ -91,6 +91,9 @@ def start(
     from jobctl.recurring import register_tasks
 
     register_tasks(tasks)  # before forking: workers run command tasks by key from this registry
+    from jobctl import tracing
+
+    tracing.use_config(config.otel)
     setup = None
     if port is not None:
         from jobctl.runtime import metrics

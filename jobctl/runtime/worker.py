@@ -18,7 +18,7 @@ from collections import deque
 
 import psutil
 
-from jobctl import database, hooks
+from jobctl import database, hooks, tracing
 from jobctl.config import QueueConfig, WorkerConfig
 from jobctl.errors import DatabaseError
 from jobctl.formatting import plural
@@ -349,6 +349,7 @@ class Worker(ChildProcess):
     def _execute_loop(self, index: int) -> None:
         jobs, slots, wake, run = self.jobs, self.slots, self.wake, self.executor.run
         tally = metrics.Tally() if metrics.ENABLED else None
+        traced = tracing.active()
         while True:
             if tally is not None and tally.durations:
                 if tally.due(jobs.empty()):
@@ -378,7 +379,12 @@ class Worker(ChildProcess):
                     logs.event(INFO, "job_start", f"job {job.id} {job.class_path} on {job.queue} started "
                                f"(attempt {job.attempt})", job_id=job.id, class_=job.class_path, queue=job.queue,
                                attempt=job.attempt)
-                outcome = run(job, executions=executions, setup=self.progress.attach)
+                if traced:
+                    with tracing.processing(job.id, job.queue, job.class_path, job.attempt, job.arguments) as span:
+                        outcome = run(job, executions=executions, setup=self.progress.attach)
+                        tracing.ended(span, outcome.state, outcome.exception)
+                else:
+                    outcome = run(job, executions=executions, setup=self.progress.attach)
             except BaseException as exc:  # run() turns every error into an outcome; this is the last
                 # guard, since a dead executor thread would hold its job claimed for good
                 outcome = Outcome("failed", 0.0, error_of(exc), exception=exc)
