@@ -100,5 +100,10 @@ class UnreadableArguments(JobctlError):
     """A stored job's arguments are not jobctl's JSON form (a hand-edited or corrupted row); it is failed, never run."""
 
 
+class WorkerCrashed(JobctlError):
+    """A run ended by its worker process dying (killed, out of memory, a crash in C code); what the error
+    reporter receives for it, from the supervisor."""
+
+
 class JobTimeout(JobctlError):
     """A run went past its job's `timeout`: it fails with this (retried when a `retry_on` rule names it)."""

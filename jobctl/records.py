@@ -425,6 +425,22 @@ class QueueCounts:
 
 
 @dataclass(frozen=True)
+class JobSummary:
+    """A job as the supervisor reports and counts a crashed run of it."""
+
+    id: int
+    """The job's id."""
+    queue: str
+    """Its queue."""
+    class_path: str
+    """Its class, `module:QualName`."""
+    attempt: int
+    """Runs ended since its last manual retry (the crashed run's number, once counted)."""
+    arguments: str
+    """Its stored arguments (JSON text)."""
+
+
+@dataclass(frozen=True)
 class ProcessCount:
     """The registered processes of one kind on one host, for metrics."""
 

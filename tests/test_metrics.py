@@ -55,8 +55,10 @@ def runs_in_database(url: str) -> Counter[Key]:
 
 
 @pytest.mark.slow
-def test_the_endpoint_counts_every_run_as_the_database_does(configured: str, tmp_path: Path) -> None:
+def test_the_endpoint_counts_every_run_as_the_database_does(configured: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     url = configured
+    monkeypatch.setenv("OBSERVE_LOG", str(tmp_path / "observe.log"))  # what the error reporter hears
     jobctl.perform_all_later([oj.Ok(i) for i in range(300)] + [oj.Boom(i) for i in range(7)]
                              + [oj.Flaky(i) for i in range(11)])
     crashy = oj.Crashy.perform_later(1)
@@ -96,6 +98,12 @@ def test_the_endpoint_counts_every_run_as_the_database_does(configured: str, tmp
         assert samples(scrape(port), "jobctl_heartbeat_age_seconds") == samples(text, "jobctl_heartbeat_age_seconds")
     finally:
         assert stop(proc) == 0
+    # The supervisor reported the crashed run, as a WorkerCrashed, with its job.
+    reports = [line for line in (tmp_path / "observe.log").read_text().splitlines() if line.startswith("report ")]
+    assert [line.split(" | ")[1] for line in reports if " WorkerCrashed " in line] == [
+        f"job {crashy.id} tests.observe_jobs:Crashy crashy 1 retry"]
+    assert next(line for line in reports if " WorkerCrashed " in line).startswith(
+        f"report {proc.pid} WorkerCrashed job {crashy.id} was running when its worker process died: SIGKILL")
 
 
 @pytest.mark.slow

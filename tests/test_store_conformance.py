@@ -492,8 +492,8 @@ def test_queue_counts(store: Store, session: Session) -> None:
     assert [store.count_in_state(s) for s in STATES] == [1, 2, 0, 0, 0, 1, 0]
 
 
-@covers("Store.metrics_reading", "Session.job_labels")
-def test_metrics_reading_and_job_labels(store: Store, session: Session) -> None:
+@covers("Store.metrics_reading", "Session.job_summaries")
+def test_metrics_reading_and_job_summaries(store: Store, session: Session) -> None:
     empty = store.metrics_reading(60)
     assert (empty.counts, empty.processes) == ((), ()) and empty.at is not None
     a, _b, _c, d = add(store, job("a"), job("a"), job("a", delay=600), job("b", cls="app:B"))
@@ -512,7 +512,10 @@ def test_metrics_reading_and_job_labels(store: Store, session: Session) -> None:
     assert all(0 <= p.oldest_heartbeat_age < 60 for p in reading.processes)
     assert [(p.kind, p.alive) for p in sorted(store.metrics_reading(-1).processes, key=lambda p: p.kind)] == [
         ("supervisor", 0), ("worker", 0)]  # registered, no longer beating within the threshold
-    assert session.job_labels([a, d, 10**9]) == {a: ("a", "app.jobs:Work"), d: ("b", "app:B")}
+    summaries = session.job_summaries([a, d, 10**9])
+    assert sorted(summaries) == [a, d] and json.loads(summaries[a].arguments) == {"args": []}
+    assert [(s.queue, s.class_path, s.attempt) for s in (summaries[a], summaries[d])] == [
+        ("a", "app.jobs:Work", 0), ("b", "app:B", 1)]
 
 
 @covers("Store.get_jobs", "Store.list_jobs", "Store.waiting_jobs")

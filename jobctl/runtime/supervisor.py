@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 from jobctl import hooks
 from jobctl.config import DispatcherConfig, QueueConfig, WorkerConfig
-from jobctl.errors import DatabaseError
+from jobctl.errors import DatabaseError, WorkerCrashed
 from jobctl.formatting import plural
-from jobctl.records import Selector
+from jobctl.records import JobSummary, Selector
 from jobctl.recurring import RecurringTask
 from jobctl.runtime import logs, metrics
 
@@ -455,9 +455,8 @@ class Supervisor:
                     if executing:
                         results = db.crash_jobs(process_id, executing, self.config.max_crashes,
                                                 f"worker process died: {death.describe()}")
-                        if metrics.ENABLED and results:
-                            labels = db.job_labels([job_id for job_id, _ in results])
-                            metrics.count_runs([labels[j] for j, _ in results if j in labels], "crashed")
+                        if results and (metrics.ENABLED or hooks.reporting()):
+                            self._crashed(db.job_summaries([job_id for job_id, _ in results]), results, death)
                         for job_id, state in results:
                             logs.event(logging.ERROR if state == "failed" else logging.WARNING, "job_crashed",
                                        f"job {job_id} was running when {child.name} died ({death.describe()}); "
@@ -469,6 +468,19 @@ class Supervisor:
                     return  # try again on the next loop
                 self._db_ok()
             self.pending_deaths.pop(0)
+
+    @staticmethod
+    def _crashed(jobs: dict[int, JobSummary], results: Sequence[tuple[int, str]], death: Death) -> None:
+        """Count the crashed runs, and hand each to the error reporter as a WorkerCrashed."""
+        if metrics.ENABLED:
+            metrics.count_runs([(jobs[j].queue, jobs[j].class_path) for j, _ in results if j in jobs], "crashed")
+        for job_id, state in results:
+            job = jobs.get(job_id)
+            if job is not None and hooks.reporting():
+                hooks.report(WorkerCrashed(f"job {job_id} was running when its worker process died: "
+                                           f"{death.describe()}"),
+                             hooks.ReportedJob(job.id, job.class_path, job.queue, job.attempt,
+                                               "failed" if state == "failed" else "retry", job.arguments))
 
     # -- heartbeats and pruning --------------------------------------------------------------
 

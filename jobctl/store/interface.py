@@ -20,6 +20,7 @@ from jobctl.records import (
     FailureSummary,
     Inserted,
     JobInfo,
+    JobSummary,
     MetricsReading,
     NewJob,
     ProcessInfo,
@@ -272,8 +273,8 @@ class Session(abc.ABC):
         """Count a crashed run for jobs that were executing; returns (id, new state)."""
 
     @abc.abstractmethod
-    def job_labels(self, job_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """(queue, class) of jobs by id (the crashed-runs counter's labels); unknown ids are absent."""
+    def job_summaries(self, job_ids: Sequence[int]) -> dict[int, JobSummary]:
+        """Jobs by id, as the supervisor counts and reports crashed runs; unknown ids are absent."""
 
     @abc.abstractmethod
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
+from jobctl.records import ClaimedJob, JobSummary, ProcessRef, RecurringRow, RunError, Selector
 from jobctl.store.common import HEAD
 from jobctl.store.interface import PROBE_PREFIX, Listener, Session
 from jobctl.store.postgres.connection import CHANNEL, Q, connect, lost
@@ -73,8 +73,9 @@ class PostgresSession(Session):
                                         "max_crashes": max_crashes, "message": message})
         return [(int(r[0]), r[1]) for r in rows]
 
-    def job_labels(self, job_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        return {int(r[0]): (r[1], r[2]) for r in self._run("job_labels", {"ids": list(job_ids)})}
+    def job_summaries(self, job_ids: Sequence[int]) -> dict[int, JobSummary]:
+        return {int(r[0]): JobSummary(int(r[0]), r[1], r[2], int(r[3]), r[4])
+                for r in self._run("job_summaries", {"ids": list(job_ids)})}
 
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
               done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:

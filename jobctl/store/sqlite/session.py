@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from jobctl.records import ClaimedJob, ProcessRef, RecurringRow, RunError, Selector
+from jobctl.records import ClaimedJob, JobSummary, ProcessRef, RecurringRow, RunError, Selector
 from jobctl.store.common import HEAD
 from jobctl.store.interface import Session
 from jobctl.store.sqlite.connection import Q, connect, database_error, is_busy, mapped, script, unavailable
@@ -110,10 +110,10 @@ class SqliteSession(Session):
             rows = self.conn.execute(Q["host_processes"], {"host_id": host_id}).fetchall()
         return [ProcessRef._make(r) for r in rows]
 
-    def job_labels(self, job_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    def job_summaries(self, job_ids: Sequence[int]) -> dict[int, JobSummary]:
         with mapped(self.url):
-            rows = self.conn.execute(Q["job_labels"], {"ids": json.dumps(list(job_ids))}).fetchall()
-        return {int(r[0]): (r[1], r[2]) for r in rows}
+            rows = self.conn.execute(Q["job_summaries"], {"ids": json.dumps(list(job_ids))}).fetchall()
+        return {int(r[0]): JobSummary(int(r[0]), r[1], r[2], int(r[3]), r[4]) for r in rows}
 
     def crash_jobs(self, process_id: int, job_ids: Sequence[int], max_crashes: int,
                    message: str) -> list[tuple[int, str]]:

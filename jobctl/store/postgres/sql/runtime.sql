@@ -68,9 +68,9 @@ WITH crashed AS (
 )
 SELECT id, state FROM crashed;
 
--- name: job_labels
--- The queue and class of jobs by id (labels of the crashed-runs counter).
-SELECT id, queue, class FROM jobctl_jobs WHERE id = ANY(%(ids)s);
+-- name: job_summaries
+-- Jobs by id, as the supervisor counts and reports crashed runs.
+SELECT id, queue, class, attempts - attempts_base, arguments::text FROM jobctl_jobs WHERE id = ANY(%(ids)s);
 
 -- name: claim_any
 -- Finish the previous batch and claim the next from every queue while none is paused: priority, then age.

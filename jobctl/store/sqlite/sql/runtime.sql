@@ -44,9 +44,10 @@ SET attempts = attempts + 1, crashes = crashes + 1, claim_token = NULL, claimed_
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'claimed' AND process_id = :process_id
 RETURNING id, attempts, state, queue;
 
--- name: job_labels
--- The queue and class of jobs by id (labels of the crashed-runs counter).
-SELECT id, queue, class FROM jobctl_jobs WHERE id IN (SELECT value FROM json_each(:ids));
+-- name: job_summaries
+-- Jobs by id, as the supervisor counts and reports crashed runs.
+SELECT id, queue, class, attempts - attempts_base, arguments FROM jobctl_jobs
+WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: insert_error
 -- Keep the error of one run.
