@@ -176,3 +176,31 @@ def driver_connection(conn: Any) -> Any:
 def current_connection() -> Any:
     """The connection of the innermost `using()` block, or None."""
     return _using.get()
+
+
+_batch: ContextVar[int | None] = ContextVar("jobctl_batch", default=None)
+_running_job: ContextVar[int | None] = ContextVar("jobctl_running_job", default=None)
+
+
+def current_batch() -> int | None:
+    """The batch jobs enqueued now join: the innermost `jobctl.batch()` block's, or the batch of the job
+    this thread is running; None outside both."""
+    return _batch.get()
+
+
+@contextmanager
+def joining(batch_id: int | None, running_job: int | None = None) -> Iterator[None]:
+    """Enqueues in the block join `batch_id` (None: no batch); `running_job` is the job whose run this is."""
+    token = _batch.set(batch_id)
+    job_token = _running_job.set(running_job) if running_job is not None else None
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        if job_token is not None:
+            _running_job.reset(job_token)
+
+
+def running_job() -> int | None:
+    """The id of the batch member this thread is running for a worker, or None (other jobs do not say)."""
+    return _running_job.get()

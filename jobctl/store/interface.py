@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobctl.records import (
+    BatchCallback,
+    BatchInfo,
     ClaimedExecution,
     ClaimedJob,
     FailureSummary,
@@ -108,6 +110,11 @@ class Store(abc.ABC):
         by the backend's bulk path, then the `other` ones; return how many were created."""
 
     @abc.abstractmethod
+    def insert_workflow(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        """Insert jobs in order in one transaction; a negative id `-1 - i` in a job's `after_jobs` is the
+        job at index `i` of `jobs` (inserted before it). Returns what each insert did, in order."""
+
+    @abc.abstractmethod
     def job_state(self, job_id: int, conn: Any = None) -> str | None:
         """A job's current state, or None when it does not exist."""
 
@@ -119,6 +126,30 @@ class Store(abc.ABC):
     def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
         """Record a running job's progress on the store's own connection: a worker's jobs report through
         the connection their own enqueues use, so progress costs no connection more."""
+
+    # -- batches --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_batch(self, *, description: str | None, metadata: str | None, parent_job_id: int | None,
+                     conn: Any = None) -> int:
+        """Open a batch (`metadata` JSON text); it cannot finish until sealed. Returns its id."""
+
+    @abc.abstractmethod
+    def seal_batch(self, batch_id: int, callbacks: Sequence[BatchCallback], conn: Any = None) -> None:
+        """Store a batch's callbacks and seal it: from now on it finishes when no member is active (at once
+        when none is), each callback enqueued once, in the transaction of the member's end that calls for it."""
+
+    @abc.abstractmethod
+    def get_batches(self, ids: Sequence[int], conn: Any = None, *, states: bool = False) -> list[BatchInfo]:
+        """Batches by id, newest first (unknown ids absent); `states`: with their members counted by state."""
+
+    @abc.abstractmethod
+    def list_batches(self, *, state: str | None = None, limit: int = 50, after: int | None = None) -> list[BatchInfo]:
+        """One page of batches, newest first, optionally in one of `BATCH_STATES`."""
+
+    @abc.abstractmethod
+    def batch_active_members(self, batch_id: int, limit: int) -> list[int]:
+        """Ids of a batch's members still active, oldest first: what holds it open."""
 
     # -- reading, for operators -----------------------------------------------------------
 

@@ -75,7 +75,11 @@ SELECT id, state FROM crashed;
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue
+    RETURNING queue, batch_id
+), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -90,11 +94,12 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id
 )
 SELECT * FROM claimed
 UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
-SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8,
+       NULL::bigint
 WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 
 -- name: claim_any_paused
@@ -102,7 +107,11 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue
+    RETURNING queue, batch_id
+), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -117,14 +126,18 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_queue
 -- Finish the previous batch and claim the next from one queue (unless paused): priority, then age.
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue
+    RETURNING queue, batch_id
+), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -139,14 +152,18 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_prefix
 -- Finish the previous batch and claim the next from queues matching a LIKE pattern while none is paused.
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue
+    RETURNING queue, batch_id
+), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -161,11 +178,12 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id
 )
 SELECT * FROM claimed
 UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
-SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8,
+       NULL::bigint
 WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 
 -- name: claim_prefix_paused
@@ -173,7 +191,11 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue
+    RETURNING queue, batch_id
+), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -188,14 +210,18 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: finish_with_results
 -- Mark jobs finished and keep what they returned (fenced by the claim token, like every completion).
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(ids)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING id, queue
+    RETURNING id, queue, batch_id
+), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), stored AS (
     INSERT INTO jobctl_results (job_id, value)
     SELECT g.id, g.value FROM unnest(%(ids)s::bigint[], %(values)s::json[]) AS g(id, value)

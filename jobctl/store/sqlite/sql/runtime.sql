@@ -75,7 +75,7 @@ WHERE id IN (
     WHERE state = 'ready' AND (priority, id) > (:after_priority, :after_id)
       AND queue NOT IN (SELECT queue FROM jobctl_pauses)
     ORDER BY priority, id LIMIT :limit)
-RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_queue
 -- Claim the next batch from one queue (unless paused): priority, then age (after the keyset hint).
@@ -85,7 +85,7 @@ WHERE id IN (
     WHERE state = 'ready' AND queue = :queue AND (priority, id) > (:after_priority, :after_id)
       AND NOT EXISTS (SELECT 1 FROM jobctl_pauses WHERE queue = :queue)
     ORDER BY priority, id LIMIT :limit)
-RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_prefix
 -- Claim the next batch from queues matching a GLOB pattern (unpaused): priority, then age (after the hint).
@@ -95,7 +95,7 @@ WHERE id IN (
     WHERE state = 'ready' AND queue GLOB :pattern AND (priority, id) > (:after_priority, :after_id)
       AND queue NOT IN (SELECT queue FROM jobctl_pauses)
     ORDER BY priority, id LIMIT :limit)
-RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: queue_of_job
 -- The queue a job is on now (a retry may move it: its run is counted where it ran).
