@@ -80,8 +80,7 @@ class Batch(BatchHandle):
         self._conn = database.current_connection()
         self.id = store.create_batch(description=self.description, metadata=self._metadata,
                                      parent_job_id=database.running_job(), conn=self._conn)
-        self._joined = database.joining(self.id)
-        self._joined.__enter__()
+        self._joined = database.join(self.id)
         return self
 
     def _stored_callbacks(self) -> list[BatchCallback]:
@@ -94,7 +93,7 @@ class Batch(BatchHandle):
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._joined.__exit__(exc_type, exc, tb)
+        database.leave(self._joined)
         assert self.id is not None
         store = database.get_store()
         if exc_type is None:

@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from jobctl import urls
@@ -178,29 +178,28 @@ def current_connection() -> Any:
     return _using.get()
 
 
-_batch: ContextVar[int | None] = ContextVar("jobctl_batch", default=None)
-_running_job: ContextVar[int | None] = ContextVar("jobctl_running_job", default=None)
+_joined: ContextVar[tuple[int | None, int | None]] = ContextVar("jobctl_batch", default=(None, None))
+"""(the batch enqueues join, the batch member running in this thread): one variable, set once per run."""
 
 
 def current_batch() -> int | None:
     """The batch jobs enqueued now join: the innermost `jobctl.batch()` block's, or the batch of the job
     this thread is running; None outside both."""
-    return _batch.get()
-
-
-@contextmanager
-def joining(batch_id: int | None, running_job: int | None = None) -> Iterator[None]:
-    """Enqueues in the block join `batch_id` (None: no batch); `running_job` is the job whose run this is."""
-    token = _batch.set(batch_id)
-    job_token = _running_job.set(running_job) if running_job is not None else None
-    try:
-        yield
-    finally:
-        _batch.reset(token)
-        if job_token is not None:
-            _running_job.reset(job_token)
+    return _joined.get()[0]
 
 
 def running_job() -> int | None:
     """The id of the batch member this thread is running for a worker, or None (other jobs do not say)."""
-    return _running_job.get()
+    return _joined.get()[1]
+
+
+def join(batch_id: int | None, running_job: int | None = None) -> Token[tuple[int | None, int | None]]:
+    """Enqueues join `batch_id` (None: no batch) until `leave(token)`; `running_job` is the member whose run
+    this is (None: keep the one there is). Plain calls, not a context manager: the worker runs every batch
+    member through here, and a generator-based `with` costs a no-op job's drain a measurable share."""
+    return _joined.set((batch_id, _joined.get()[1] if running_job is None else running_job))
+
+
+def leave(token: Token[tuple[int | None, int | None]]) -> None:
+    """Undo the `join` that gave `token`."""
+    _joined.reset(token)

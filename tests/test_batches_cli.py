@@ -19,7 +19,7 @@ def _finish_one() -> int:
     session = database.get_store().session()
     try:
         [job] = session.claim(Selector("any"), 1, token=9, process_id=0)
-        session.finish([job.id], token=9, process_id=0)
+        session.finish([job.id], token=9, process_id=0, members=True)
         return job.id
     finally:
         session.close()

@@ -659,7 +659,9 @@ def test_a_batch_counts_its_members_and_enqueues_each_callback_once(store: Store
         "open", 3, 3, {"ready": 3}, {"rows": 3})
     assert store.batch_active_members(b, 2) == [a, c]
     claimed = claim_all(session)
-    session.finish([j.id for j in claimed], token=TOKEN, process_id=PID)  # all done before the block ended
+    session.finish([a], token=TOKEN, process_id=PID)  # the claim path's finish leaves members claimed
+    assert store.job_state(a) == "claimed"
+    session.finish([j.id for j in claimed], token=TOKEN, process_id=PID, members=True)  # before the block ended
     assert callback_jobs(store, b) == {}  # not sealed: it cannot finish yet
     store.seal_batch(b, callbacks("success", "failure", "finish"))
     [done] = store.get_batches([b], states=True)
@@ -686,7 +688,7 @@ def test_failures_retries_discards_and_deletes_count_once(store: Store, session:
     claim_all(session)
     assert session.end(a, token=TOKEN, process_id=PID, state="failed", error=ERR)
     assert set(callback_jobs(store, b)) == {"failure"}  # at the first failure
-    session.finish([c, d], token=TOKEN, process_id=PID)
+    session.finish([c, d], token=TOKEN, process_id=PID, members=True)
     assert store.list_batches(state="running")[0].id == b
     session.release_claims(PID, [])
     assert store.discard_jobs([e]) == [e]
@@ -697,7 +699,7 @@ def test_failures_retries_discards_and_deletes_count_once(store: Store, session:
     [reopened] = store.get_batches([b])
     assert (reopened.state, reopened.failed, reopened.pending) == ("running", 1, 1)
     claim_all(session)
-    session.finish([a], token=TOKEN, process_id=PID)
+    session.finish([a], token=TOKEN, process_id=PID, members=True)
     assert callback_jobs(store, b) == ended  # e was discarded: no success, and nothing twice
     assert store.delete_jobs([a, c, d, e]) == [a, c, d, e]  # clearing ended members changes nothing
     [cleared] = store.get_batches([b], states=True)
@@ -748,7 +750,8 @@ def test_dependencies_wait_then_run_or_are_discarded(store: Store, session: Sess
     store.seal_batch(batch, [])
     assert waits.state == "waiting"
     [m] = [j for j in claim_all(session) if j.batch_id == batch]
-    session.finish_with_results([(m.id, "1")], token=TOKEN, process_id=PID)
+    assert session.finish_with_results([(m.id, "1")], token=TOKEN, process_id=PID) == 0  # a member: not here
+    assert session.finish_with_results([(m.id, "1")], token=TOKEN, process_id=PID, members=True) == 1
     assert store.job_state(waits.id) == "ready"
 
 

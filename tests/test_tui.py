@@ -281,7 +281,7 @@ def test_batches_panel_shows_progress_per_batch(configured: str) -> None:
     session = database.get_store().session()
     try:  # one of the import's four members finishes: a quarter of the bar
         [first] = session.claim(Selector("any"), 1, token=5, process_id=0)
-        session.finish([first.id], token=5, process_id=0)
+        session.finish([first.id], token=5, process_id=0, members=True)
     finally:
         session.close()
 

@@ -178,8 +178,11 @@ class Executor:
                 setup(job)
             timeout = claimed.timeout if claimed.timeout is not None else job_class.timeout
             if claimed.batch_id is not None:  # what a batch's job enqueues while it runs joins the batch
-                with database.joining(claimed.batch_id, claimed.id):
+                joined = database.join(claimed.batch_id, claimed.id)
+                try:
                     value = _execute(job, timeout)
+                finally:
+                    database.leave(joined)
             else:
                 value = _execute(job, timeout)
             result = None if value is None else arguments.dump_result(
@@ -217,10 +220,12 @@ def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token
     claims, the others on `finish_with_results`) and sends only the others.
     """
     if outcome.state == "finished":
+        members = job.batch_id is not None
         if outcome.result is None:
-            session.finish([job.id], token=token, process_id=process_id)
+            session.finish([job.id], token=token, process_id=process_id, members=members)
             return True
-        return session.finish_with_results([(job.id, outcome.result)], token=token, process_id=process_id) == 1
+        return session.finish_with_results([(job.id, outcome.result)], token=token, process_id=process_id,
+                                           members=members) == 1
     error = outcome.error
     assert error is not None
     attempt = job.attempt

@@ -229,7 +229,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def discard_jobs(self, ids: Sequence[int]) -> list[int]:
-        """Failed, ready, scheduled or blocked jobs to discarded; returns the ids changed, ascending."""
+        """Failed, ready, scheduled, blocked or waiting jobs to discarded; returns the ids changed, ascending."""
 
     @abc.abstractmethod
     def delete_jobs(self, ids: Sequence[int]) -> list[int]:
@@ -301,16 +301,21 @@ class Session(abc.ABC):
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
               done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
         """Mark `done` finished and claim up to `limit` ready jobs (by priority, then id; after the
-        (priority, id) `after` when given), in one round trip where possible."""
+        (priority, id) `after` when given), in one round trip where possible. `done` holds jobs outside any
+        batch: a batch member among them is left claimed (members finish through `finish(members=True)`,
+        which counts them in their batch, so the claim path of other jobs pays nothing for batches)."""
 
     @abc.abstractmethod
-    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
-        """Mark jobs finished (fenced by the token)."""
+    def finish(self, done: Sequence[int], *, token: int, process_id: int, members: bool = False) -> None:
+        """Mark jobs finished (fenced by the token); `members`: they belong to batches (see `claim`), which
+        count them in the same transaction, and may enqueue their callbacks."""
 
     @abc.abstractmethod
-    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int) -> int:
+    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int,
+                            members: bool = False) -> int:
         """Mark jobs finished (fenced by the token) and keep what each returned, (id, JSON text) pairs;
-        returns how many were finished. Jobs that returned None go through `claim`'s `done` instead."""
+        returns how many were finished. Jobs that returned None go through `claim`'s `done` instead.
+        `members` as for `finish`."""
 
     @abc.abstractmethod
     def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,

@@ -104,9 +104,9 @@ WITH r AS (
 SELECT id, (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _ FROM r;
 
 -- name: discard_jobs
--- Failed, ready, scheduled or blocked jobs to discarded.
+-- Failed, ready, scheduled, blocked or waiting jobs to discarded.
 UPDATE jobctl_jobs SET state = 'discarded', finished_at = now(), claim_token = NULL
-WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('failed', 'ready', 'scheduled', 'blocked')
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('failed', 'ready', 'scheduled', 'blocked', 'waiting')
 RETURNING id;
 
 -- name: delete_jobs

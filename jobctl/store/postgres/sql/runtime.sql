@@ -75,11 +75,8 @@ SELECT id, state FROM crashed;
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue, batch_id
-), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
-    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
-    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
-    RETURNING b.id
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
+    RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -107,11 +104,8 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue, batch_id
-), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
-    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
-    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
-    RETURNING b.id
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
+    RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -133,11 +127,8 @@ RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, 
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue, batch_id
-), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
-    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
-    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
-    RETURNING b.id
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
+    RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -159,11 +150,8 @@ RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, 
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue, batch_id
-), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
-    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
-    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
-    RETURNING b.id
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
+    RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -191,11 +179,8 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
-    RETURNING queue, batch_id
-), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
-    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
-    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
-    RETURNING b.id
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
+    RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
@@ -217,6 +202,25 @@ RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, 
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(ids)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+      AND batch_id IS NULL  -- batch members finish through finish_members_with_results
+    RETURNING id, queue
+), stored AS (
+    INSERT INTO jobctl_results (job_id, value)
+    SELECT g.id, g.value FROM unnest(%(ids)s::bigint[], %(values)s::json[]) AS g(id, value)
+    WHERE g.id IN (SELECT id FROM done)
+    ON CONFLICT (job_id) DO UPDATE SET value = EXCLUDED.value
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+SELECT count(*) FROM done;
+
+-- name: finish_members_with_results
+-- finish_with_results for batch members: each batch counts its finished members here, one row per batch.
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(ids)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
     RETURNING id, queue, batch_id
 ), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
     UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
@@ -227,6 +231,24 @@ WITH done AS (
     SELECT g.id, g.value FROM unnest(%(ids)s::bigint[], %(values)s::json[]) AS g(id, value)
     WHERE g.id IN (SELECT id FROM done)
     ON CONFLICT (job_id) DO UPDATE SET value = EXCLUDED.value
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+SELECT count(*) FROM done;
+
+-- name: finish_members
+-- Mark batch members finished (fenced) and count them in their batches: one UPDATE per batch, in id order
+-- (two workers finishing members of the same batches lock them in the same order).
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+    RETURNING queue, batch_id
+), batched AS (
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue

@@ -91,9 +91,9 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'failed'
 RETURNING id, queue;
 
 -- name: discard_jobs
--- Failed, ready, scheduled or blocked jobs to discarded.
+-- Failed, ready, scheduled, blocked or waiting jobs to discarded.
 UPDATE jobctl_jobs SET state = 'discarded', finished_at = :now, claim_token = NULL
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('failed', 'ready', 'scheduled', 'blocked')
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('failed', 'ready', 'scheduled', 'blocked', 'waiting')
 RETURNING id;
 
 -- name: delete_jobs

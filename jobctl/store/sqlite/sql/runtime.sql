@@ -57,9 +57,11 @@ ON CONFLICT (minute, source, queue) DO UPDATE
 SET finished = finished + excluded.finished, failed = failed + excluded.failed;
 
 -- name: finish_jobs
--- Mark a batch finished (fenced by the claim token); their ids and queues, to count them.
+-- Mark a batch finished (fenced by the claim token); their ids and queues, to count them. Members of a
+-- jobctl batch only when `members` says these are (the interface's rule: see Session.claim).
 UPDATE jobctl_jobs SET state = 'finished', finished_at = :now, attempts = attempts + 1, claim_token = NULL
 WHERE id IN (SELECT value FROM json_each(:done)) AND claim_token = :token AND state = 'claimed'
+  AND (batch_id IS NULL OR :members)
 RETURNING id, queue;
 
 -- name: store_result
