@@ -26,3 +26,10 @@ class Stamp(jobctl.Job):
             os.write(fd, line)  # one write with O_APPEND: whole lines even from several processes
         finally:
             os.close(fd)
+
+
+class BatchDone(jobctl.Job):
+    """A batch callback doing nothing (the batched drain's on_success and on_finish)."""
+
+    def perform(self, batch: jobctl.BatchInfo) -> None:
+        pass

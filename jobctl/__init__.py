@@ -6,6 +6,7 @@ Light on purpose: importing jobctl loads no Textual and no typer.
 from __future__ import annotations
 
 from jobctl.arguments import register_locator
+from jobctl.batches import Batch, Chain, Group, batch, chain, get_batch, group
 from jobctl.current import current
 from jobctl.database import configure, using
 from jobctl.errors import (
@@ -33,16 +34,21 @@ from jobctl.job import (
     perform_all_later,
 )
 from jobctl.later import later
-from jobctl.records import ErrorInfo, JobInfo, Progress
+from jobctl.records import BatchInfo, Dependency, ErrorInfo, JobInfo, Progress
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Batch",
+    "BatchInfo",
+    "Chain",
     "ConcurrencyLimit",
     "ConfigError",
     "ConfiguredJob",
     "DatabaseError",
+    "Dependency",
     "ErrorInfo",
+    "Group",
     "Job",
     "JobClassError",
     "JobDiscarded",
@@ -58,10 +64,14 @@ __all__ = [
     "SchemaOutdated",
     "SerializationError",
     "__version__",
+    "batch",
+    "chain",
     "configure",
     "count",
     "current",
+    "get_batch",
     "get_job",
+    "group",
     "later",
     "on_start",
     "on_stop",

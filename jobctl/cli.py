@@ -12,6 +12,7 @@ import typer._click
 import typer.core
 
 from jobctl import __version__
+from jobctl.commands import batches as batches_cmd
 from jobctl.commands import change, inspect, top
 from jobctl.commands import db as db_cmd
 from jobctl.commands import enqueue as enqueue_cmd
@@ -53,6 +54,8 @@ app.command("start")(start_cmd.start)
 app.command("stats")(inspect.stats)
 app.command("jobs")(inspect.jobs)
 app.command("show")(inspect.show)
+app.command("batches")(batches_cmd.batches)
+app.command("batch")(batches_cmd.batch)
 app.command("retry")(change.retry)
 app.command("discard")(change.discard)
 app.command("clear")(change.clear)

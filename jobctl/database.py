@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from jobctl import hooks, tracing, urls
@@ -194,3 +194,30 @@ def driver_connection(conn: Any) -> Any:
 def current_connection() -> Any:
     """The connection of the innermost `using()` block, or None."""
     return _using.get()
+
+
+_joined: ContextVar[tuple[int | None, int | None]] = ContextVar("jobctl_batch", default=(None, None))
+"""(the batch enqueues join, the batch member running in this thread): one variable, set once per run."""
+
+
+def current_batch() -> int | None:
+    """The batch jobs enqueued now join: the innermost `jobctl.batch()` block's, or the batch of the job
+    this thread is running; None outside both."""
+    return _joined.get()[0]
+
+
+def running_job() -> int | None:
+    """The id of the batch member this thread is running for a worker, or None (other jobs do not say)."""
+    return _joined.get()[1]
+
+
+def join(batch_id: int | None, running_job: int | None = None) -> Token[tuple[int | None, int | None]]:
+    """Enqueues join `batch_id` (None: no batch) until `leave(token)`; `running_job` is the member whose run
+    this is (None: keep the one there is). Plain calls, not a context manager: the worker runs every batch
+    member through here, and a generator-based `with` costs a no-op job's drain a measurable share."""
+    return _joined.set((batch_id, _joined.get()[1] if running_job is None else running_job))
+
+
+def leave(token: Token[tuple[int | None, int | None]]) -> None:
+    """Undo the `join` that gave `token`."""
+    _joined.reset(token)

@@ -77,3 +77,10 @@ def estimate(count: int) -> str:
 def plural(n: int, noun: str) -> str:
     """`noun` for one, its plural otherwise (`1 worker`, `2 workers`, `3 processes`)."""
     return noun if n == 1 else noun + ("es" if noun.endswith("s") else "s")
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    """`[########------------]  40%`: a batch's ended members of its total (an empty batch is done)."""
+    share = 1.0 if total <= 0 else min(max(done / total, 0.0), 1.0)
+    filled = round(share * width)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {share * 100:3.0f}%"

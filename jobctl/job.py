@@ -17,7 +17,7 @@ from jobctl import arguments, database, tracing
 from jobctl.current import current
 from jobctl.errors import JobClassError, JobDiscarded, JobFailed, JobNotFound, JobTimeout, OptionError
 from jobctl.imports import resolve_path
-from jobctl.records import STATES, JobInfo, Limit, NewJob, ReadyJobs
+from jobctl.records import STATES, BatchInfo, JobInfo, Limit, NewJob, ReadyJobs
 
 Wait = float | int | str | Callable[[int], float]
 MAX_RESULT_BYTES = 1_000_000
@@ -229,6 +229,31 @@ class JobHandle:
         return f"<JobHandle id={self.id}>"
 
 
+class BatchHandle:
+    """What names a batch in `set(after=...)`: `jobctl.batch()`'s value (`jobctl.batches.Batch`) is one."""
+
+    id: int | None = None
+    """The batch's id once its `with` block has started."""
+
+
+def dependency_options(after: Iterable[Any]) -> dict[str, tuple[int, ...]]:
+    """`set(after=...)` as stored: the ids of the jobs and of the batches waited for."""
+    if isinstance(after, (str, bytes)) or not isinstance(after, Iterable):
+        raise TypeError(f"after= expects a list of job handles and batches, got {_short(after)}")
+    jobs: list[int] = []
+    batches: list[int] = []
+    for item in after:
+        if isinstance(item, (JobHandle, JobInfo)):
+            jobs.append(item.id)
+        elif isinstance(item, BatchHandle | BatchInfo):
+            if item.id is None:
+                raise _refused("after= names a batch whose `with` block has not started")
+            batches.append(item.id)
+        else:
+            raise TypeError(f"after= expects job handles (what perform_later returns) and batches, got {_short(item)}")
+    return {"after_jobs": tuple(dict.fromkeys(jobs)), "after_batches": tuple(dict.fromkeys(batches))}
+
+
 def _closed(conn: Any) -> bool:
     return bool(getattr(conn, "closed", False))
 
@@ -365,9 +390,23 @@ class Job:
         wait_until: dt.datetime | None = None,
         key: str | None = None,
         timeout: dt.timedelta | float | None = None,
+        after: Iterable[Any] | None = None,
+        on_dependency_failure: Literal["discard", "run"] | None = None,
     ) -> ConfiguredJob:
-        """Per-call options: `Job.set(queue="low", wait=60, timeout=30).perform_later(...)`."""
+        """Per-call options: `Job.set(queue="low", wait=60, timeout=30).perform_later(...)`.
+
+        `after=[handle, batch, ...]`: the job waits (state `waiting`) until every job and batch named has
+        finished; when one fails or is discarded it is discarded with the reason, or runs anyway with
+        `on_dependency_failure="run"`.
+        """
         options: dict[str, Any] = {}
+        if after is not None:
+            options.update(dependency_options(after))
+        if on_dependency_failure is not None:
+            if on_dependency_failure not in ("discard", "run"):
+                raise _refused("on_dependency_failure= expects 'discard' or 'run', "
+                               f"got {_short(on_dependency_failure)}")
+            options["run_on_dependency_failure"] = on_dependency_failure == "run"
         if queue is not None:
             options["queue"] = _checked_text(queue, "queue=")
         if priority is not None:
@@ -425,6 +464,10 @@ class Job:
             timeout=opts.get("timeout"),
             limit=(cls.limits_concurrency.for_arguments(cls, self._args, self._kwargs)
                    if cls.limits_concurrency is not None else None),
+            batch_id=database.current_batch(),
+            after_jobs=opts.get("after_jobs", ()),
+            after_batches=opts.get("after_batches", ()),
+            run_on_dependency_failure=opts.get("run_on_dependency_failure", False),
         )
 
     def enqueue(self) -> JobHandle:
@@ -497,6 +540,7 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
     kind_index: dict[tuple[str, str, int], int] = {}
     add_kind, add_arguments = ready.kind.append, ready.arguments.append
     dump = arguments.dump_arguments
+    batched = database.current_batch() is not None  # members carry their batch: never the COPY path
     for job in jobs:
         cls = type(job)
         if cls in class_kind:
@@ -513,7 +557,7 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
             else:
                 kind = None
             class_kind[cls] = kind
-        if kind is None or job._options:
+        if kind is None or job._options or batched:
             row = job.to_new_job()
             if row.plain:
                 add_kind(_kind_of(ready, kind_index, row.queue, row.class_path, row.priority))

@@ -90,15 +90,15 @@ def retry(store: Store, ids: Sequence[int]) -> WriteResult:
 
 
 def discard(store: Store, ids: Sequence[int]) -> WriteResult:
-    """Failed, ready, scheduled or blocked jobs to discarded."""
+    """Failed, ready, scheduled, blocked or waiting jobs to discarded."""
     before = states_of(store, ids)
     result = WriteResult(matched=len(ids))
     result.ids = store.discard_jobs(ids)
     for job_id in ids:
         if job_id not in result.ids:
             state = before.get(job_id, ("missing", None))[0]
-            result.skipped[job_id] = f"job {job_id} is {state}; only failed, ready, scheduled or blocked jobs " \
-                                     "are discarded"
+            result.skipped[job_id] = f"job {job_id} is {state}; only failed, ready, scheduled, blocked or " \
+                                     "waiting jobs are discarded"
     return result
 
 

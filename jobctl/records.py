@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-STATES = ("scheduled", "ready", "claimed", "blocked", "finished", "failed", "discarded")
+STATES = ("scheduled", "ready", "claimed", "blocked", "waiting", "finished", "failed", "discarded")
 """Every job state, in lifecycle order; these names, exactly, in every output."""
-ACTIVE_STATES = ("scheduled", "ready", "blocked", "claimed")
+ACTIVE_STATES = ("scheduled", "ready", "blocked", "claimed", "waiting")
 """States in which a job holds its unique key."""
 
 
@@ -99,12 +99,25 @@ class NewJob:
     """Its concurrency limit, when its class declares one."""
     timeout: float | None = None
     """Seconds a run may take, when `set(timeout=)` gave it one (the class's `timeout` needs no storing)."""
+    batch_id: int | None = None
+    """The batch it belongs to (enqueued inside `jobctl.batch()`, or by a batch's job while it ran)."""
+    after_jobs: tuple[int, ...] = ()
+    """Jobs it waits for (state `waiting`) before it is due."""
+    after_batches: tuple[int, ...] = ()
+    """Batches it waits for."""
+    run_on_dependency_failure: bool = False
+    """on_dependency_failure="run": run even when something it waits for failed (else it is discarded)."""
+
+    @property
+    def waits(self) -> bool:
+        """Whether it is inserted as waiting for other jobs or batches."""
+        return bool(self.after_jobs or self.after_batches)
 
     @property
     def plain(self) -> bool:
-        """Ready now, with no key, limit or timeout of its own: eligible for the bulk fast path."""
+        """Ready now, with no key, limit, timeout, batch or dependency: eligible for the bulk fast path."""
         return self.key is None and self.run_at is None and self.delay <= 0 and self.limit is None \
-            and self.timeout is None
+            and self.timeout is None and self.batch_id is None and not self.after_jobs and not self.after_batches
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,8 @@ class ClaimedJob(NamedTuple):
     """Attempts before the last manual retry: this run is execution `attempts - attempts_base + 1`."""
     timeout: float | None = None
     """Seconds this run may take when `set(timeout=)` gave the job one (else its class's `timeout`)."""
+    batch_id: int | None = None
+    """Its batch, if any: the jobs it enqueues while it runs join it."""
 
     @property
     def executions(self) -> int:
@@ -281,6 +296,117 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    """One thing a job waits for: a job or a batch, and how it ended."""
+
+    job_id: int | None
+    """The job waited for (None when it is a batch)."""
+    batch_id: int | None
+    """The batch waited for (None when it is a job)."""
+    outcome: str | None
+    """`finished` or `failed` once it ended (failed: failed or discarded, or a batch with such a job);
+    None while it has not."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """`{"job": 12, "batch": null, "outcome": "finished"}`."""
+        return {"job": self.job_id, "batch": self.batch_id, "outcome": self.outcome}
+
+
+BATCH_STATES = ("open", "running", "finished", "failed")
+"""A batch's states: `open` while its `with` block runs, `running` while a member is active, then
+`finished` (every member finished) or `failed` (some member failed or was discarded)."""
+
+
+@dataclass(frozen=True)
+class BatchCallback:
+    """A batch callback as stored: which event, the configured job, and the job once enqueued."""
+
+    event: str
+    """`success`, `failure` or `finish`."""
+    class_path: str
+    """The callback job's class."""
+    queue: str
+    """Its queue."""
+    priority: int
+    """Its priority."""
+    arguments: str
+    """Its serialised arguments (JSON text), the batch first."""
+    job_id: int | None = None
+    """The callback job, once enqueued (each is enqueued at most once)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """`{"event": "success", "class": ..., "queue": ..., "job": 17}`."""
+        return {"event": self.event, "class": self.class_path, "queue": self.queue, "priority": self.priority,
+                "job": self.job_id}
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch as stored, read fresh: what `jobctl.get_batch(id)` returns and callbacks receive first."""
+
+    id: int
+    """The batch's id."""
+    description: str | None
+    """What the application said it is."""
+    metadata: Any
+    """The JSON the application attached (`metadata=`), or None."""
+    total: int
+    """Members enqueued so far."""
+    finished: int
+    """Members finished."""
+    failed: int
+    """Members failed or discarded (for good: a retry does not count until it ends)."""
+    sealed: bool
+    """Whether its `with` block has ended (until then it cannot finish)."""
+    created_at: dt.datetime
+    """When it was opened."""
+    finished_at: dt.datetime | None
+    """When no member was left active (None while one is)."""
+    callbacks: tuple[BatchCallback, ...] = ()
+    """Its callbacks, in order success, failure, finish (those configured)."""
+    parent_job_id: int | None = None
+    """The job whose run opened it, if one did."""
+    states: dict[str, int] = field(default_factory=dict)
+    """Members by state now (only where asked for: `jobctl batch ID`; pruned members are not counted)."""
+
+    @property
+    def pending(self) -> int:
+        """Members still active (scheduled, ready, claimed, blocked or waiting)."""
+        return self.total - self.finished - self.failed
+
+    @property
+    def state(self) -> str:
+        """One of `BATCH_STATES`."""
+        if not self.sealed:
+            return "open"
+        if self.finished_at is None:
+            return "running"
+        return "failed" if self.failed else "finished"
+
+    def callback(self, event: str) -> BatchCallback | None:
+        """The callback for `event`, if configured."""
+        return next((c for c in self.callbacks if c.event == event), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object `jobctl batch ID --json` prints."""
+        return {
+            "id": self.id,
+            "state": self.state,
+            "description": self.description,
+            "metadata": self.metadata,
+            "total": self.total,
+            "finished": self.finished,
+            "failed": self.failed,
+            "pending": self.pending,
+            "states": dict(self.states),
+            "callbacks": [c.to_dict() for c in self.callbacks],
+            "parent_job": self.parent_job_id,
+            "created_at": iso(self.created_at),
+            "finished_at": iso(self.finished_at),
+        }
+
+
+@dataclass(frozen=True)
 class JobInfo:
     """A job as stored, read fresh from the database."""
 
@@ -319,6 +445,12 @@ class JobInfo:
     None, or has not finished)."""
     process_id: int | None = None
     """The runtime process that last claimed it (its row in jobctl_processes, which may be gone)."""
+    batch_id: int | None = None
+    """The batch it belongs to, if any."""
+    dependencies: tuple[Dependency, ...] = ()
+    """What it waits (or waited) for, with each one's outcome."""
+    dependents: tuple[int, ...] = ()
+    """Jobs that wait (or waited) for it, by id."""
 
     def to_dict(self) -> dict[str, Any]:
         """The object `jobctl show ID --json` prints."""
@@ -339,6 +471,9 @@ class JobInfo:
             "finished_at": iso(self.finished_at),
             "crashes": self.crashes,
             "result": self.result,
+            "batch": self.batch_id,
+            "dependencies": [d.to_dict() for d in self.dependencies],
+            "dependents": list(self.dependents),
         }
 
 

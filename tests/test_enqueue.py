@@ -43,6 +43,9 @@ def test_perform_later_stores_a_ready_job() -> None:
         "finished_at": None,
         "crashes": 0,
         "result": None,
+        "batch": None,
+        "dependencies": [],
+        "dependents": [],
     }
     assert info.enqueued_at.tzinfo is not None
     assert info.to_dict()["enqueued_at"].endswith("Z")

@@ -124,7 +124,8 @@ def test_stats_json_shape(configured: str) -> None:
     Echo.set(wait=60).perform_later()
     cli("pause", "idle-queue", url=configured)
     data = json.loads(cli("stats", "--json", url=configured).stdout)
-    assert set(data["states"]) == {"scheduled", "ready", "claimed", "blocked", "finished", "failed", "discarded"}
+    assert set(data["states"]) == {"scheduled", "ready", "claimed", "blocked", "waiting", "finished", "failed",
+                                   "discarded"}
     assert data["states"]["failed"] == 1 and data["states"]["ready"] == 1 and data["states"]["scheduled"] == 1
     queues = {q["name"]: q for q in data["queues"]}
     assert set(queues) == {"default", "reports", "idle-queue"}

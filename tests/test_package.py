@@ -25,6 +25,7 @@ WHEEL = f"jobctl_queue-{jobctl.__version__}-py3-none-any.whl"
 
 def test_public_api_is_pinned() -> None:
     assert sorted(jobctl.__all__) == sorted([
+        "Batch", "BatchInfo", "Chain", "Dependency", "Group", "batch", "chain", "get_batch", "group",
         "ConcurrencyLimit", "ConfigError", "ConfiguredJob", "DatabaseError", "ErrorInfo", "Job", "JobClassError",
         "JobDiscarded", "JobFailed", "JobHandle", "JobInfo", "JobNotFound", "JobTimeout", "JobctlError", "Progress",
         "RecordNotFound", "RetryOn", "SchemaOutdated",
@@ -67,6 +68,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "jobctl.runtime": ("jobctl.tui", "jobctl.commands", "jobctl.cli"),
     "jobctl.tui": ("jobctl.runtime", "jobctl.commands", "jobctl.cli"),
     "jobctl.job": ("jobctl.runtime", "jobctl.tui", "jobctl.commands", "jobctl.cli", "jobctl.operations"),
+    "jobctl.batches": ("jobctl.runtime", "jobctl.tui", "jobctl.commands", "jobctl.cli", "jobctl.operations"),
     "jobctl.recurring": ("jobctl.store", "jobctl.runtime", "jobctl.tui", "jobctl.commands", "jobctl.cli"),
 }
 DRIVERS = ("psycopg", "psycopg_pool", "sqlite3")

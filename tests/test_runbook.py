@@ -59,9 +59,11 @@ SITUATIONS = (
     "A poison job",
     "Deploying with a graceful drain",
     "Database failover or restart",
+    "A batch that does not end",
     "Tables filling with finished jobs",
 )
 """The runbook's sections that hold commands, each a situation an operator meets."""
+BATCH_SECTION = "A batch that does not end"
 
 MARKER = re.compile(r"\s#:\s*(?:skip\s+(?P<why>\(.+\))|exit\s+(?P<status>\d+)\b.*)\s*$")
 PLACEHOLDER = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
@@ -170,6 +172,10 @@ class Seeded:
     """Failed on `default` 31 days ago with a ValueError."""
     supervisor: subprocess.Popen[bytes] | None = None
     """The `jobctl start` of a section that uses $SUPERVISOR_PID."""
+    batch: int = 0
+    """A batch on `imports` (its section only): two members finished, one waiting a day for its retry."""
+    batch_holder: int = 0
+    """That batch's member waiting for its retry."""
 
 
 def ago(backend: str, seconds: int) -> str:
@@ -243,6 +249,24 @@ def seed(url: str, backend: str, app: Path) -> Seeded:
     return s
 
 
+def seed_batch(s: Seeded) -> None:
+    """A batch that does not end: its last member failed a run and waits a day for the next."""
+    jobctl.configure(database_url=s.url)
+    session = database.get_store().session()
+    try:
+        with jobctl.batch(on_success=Echo("imported"), on_finish=Echo("import ended"), description="nightly import"):
+            ids = [Echo.set(queue="imports").perform_later("row", i).id for i in range(3)]
+        token = claim(session, "imports", ids, 1)
+        session.finish(ids[:2], token=token, process_id=1, members=True)
+        assert session.retry(ids[2], token=token, process_id=1, delay=86400, queue=None, priority=None,
+                             error=RunError("TimeoutError", "the row's API timed out", TRACEBACK)) == "scheduled"
+        [found] = database.get_store().list_batches()
+        s.batch, s.batch_holder = found.id, ids[2]
+    finally:
+        session.close()
+        jobctl.configure(database_url=None)
+
+
 def placeholders(s: Seeded, command: Command) -> dict[str, str]:
     """The runbook's shell variables for one command: the seeded jobs its situation is about."""
     job = {
@@ -251,7 +275,7 @@ def placeholders(s: Seeded, command: Command) -> dict[str, str]:
         # The hanging job once TERM made its worker return it: ready, in its paused queue.
         ("A poison job", "It never ends"): s.backlog[0],
     }.get((command.section, command.subsection), s.failed[0])
-    values = {"ID": str(job), "QUEUE": QUEUE, "CLASS": CLASS}
+    values = {"ID": str(job), "QUEUE": QUEUE, "CLASS": CLASS, "BATCH": str(s.batch)}
     if s.supervisor is not None:
         values["SUPERVISOR_PID"] = str(s.supervisor.pid)
     return values
@@ -390,6 +414,21 @@ def check_failover(r: Ran) -> None:
     assert f"worker\t{DEAD_HOST}\tpid 999999\t" in r.output("jobctl processes")
 
 
+def check_batch(r: Ran) -> None:
+    s = r.seeded
+    assert f"{s.batch}  running" in r.output("jobctl batches --state running")
+    assert r.output("jobctl batches --state open") == ""  # "0 batches" goes to stderr
+    shown = r.output("jobctl batch $BATCH")
+    assert f"batch {s.batch}  running" in shown and f"held by      job {s.batch_holder} (`jobctl show ID`)" in shown
+    assert r.output("jobctl batch $BATCH --json").split() == [str(s.batch_holder)]
+    assert f"job {s.batch_holder}  scheduled" in r.output("jobctl show")
+    assert states(s, [s.batch_holder]) == {"discarded"}
+    ended = r.output("jobctl batch $BATCH --json", nth=1).splitlines()
+    assert ended[0] == "failed" and ended[1] == "success job null" and ended[2].startswith("finish job ")
+    assert scalar(s.url, "SELECT count(*) FROM jobctl_jobs WHERE CAST(arguments AS TEXT) LIKE ?",
+                  ("%import ended%",)) == 1
+
+
 def check_tables(r: Ran) -> None:
     s = r.seeded
     assert json.loads(r.output("jobctl stats --json")) == {"finished": 5, "failed": 7, "discarded": 2}
@@ -407,6 +446,7 @@ CHECKS: dict[str, Callable[[Ran], None]] = {
     "A poison job": check_poison,
     "Deploying with a graceful drain": check_drain,
     "Database failover or restart": check_failover,
+    "A batch that does not end": check_batch,
     "Tables filling with finished jobs": check_tables,
 }
 
@@ -456,7 +496,7 @@ def test_the_runbook_covers_every_situation_with_commands() -> None:
 
 
 def test_every_placeholder_is_set_by_the_test() -> None:
-    known = {"ID", "QUEUE", "CLASS", "SUPERVISOR_PID"}
+    known = {"ID", "QUEUE", "CLASS", "SUPERVISOR_PID", "BATCH"}
     for command in runnable():
         unknown = set(PLACEHOLDER.findall(command.text)) - known
         assert not unknown, f"{command}: the test sets no {sorted(unknown)}"
@@ -480,6 +520,8 @@ def test_every_runbook_command_runs(backend: str, section_urls: dict[str, str], 
         (app / "config").mkdir(parents=True)
         write_config(app / "config" / "queue.yml", processes=1, threads=2, shutdown_timeout=3, alive_threshold=4)
         seeded[section] = seed(url, backend, app)
+        if section == BATCH_SECTION:
+            seed_batch(seeded[section])
     with ThreadPoolExecutor(max_workers=len(SITUATIONS)) as pool:
         runs = dict(zip(SITUATIONS, pool.map(lambda name: run_section(name, seeded[name]), SITUATIONS),
                         strict=True))

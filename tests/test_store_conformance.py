@@ -7,6 +7,7 @@ A rule changed on one backend and not the other fails here. Each test names the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import inspect
 import json
@@ -21,7 +22,18 @@ import pytest
 
 from jobctl import urls
 from jobctl.errors import SchemaOutdated
-from jobctl.records import STATES, ClaimedJob, Limit, NewJob, ReadyJobs, RecurringRow, RunError, Selector
+from jobctl.records import (
+    STATES,
+    BatchCallback,
+    ClaimedJob,
+    Dependency,
+    Limit,
+    NewJob,
+    ReadyJobs,
+    RecurringRow,
+    RunError,
+    Selector,
+)
 from jobctl.store import PROBE_PREFIX, Listener, Session, Store, open_store, scratch_database
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -489,7 +501,7 @@ def test_queue_counts(store: Store, session: Session) -> None:
     assert got == [("a", "ready", 2, True), ("a", "scheduled", 1, False), ("b", "failed", 1, False)]
     oldest = next(c.oldest_ready_at for c in reading.counts if c.state == "ready")
     assert oldest == store.get_jobs([a])[0].scheduled_at and oldest <= reading.at
-    assert [store.count_in_state(s) for s in STATES] == [1, 2, 0, 0, 0, 1, 0]
+    assert [store.count_in_state(s) for s in STATES] == [1, 2, 0, 0, 0, 0, 1, 0]
 
 
 @covers("Store.metrics_reading", "Session.job_summaries")
@@ -645,6 +657,146 @@ def test_listener(backend: str, store: Store, session: Session) -> None:
 
 
 # -- the contract covers the whole interface -----------------------------------------------------
+
+
+# -- batches and dependencies ---------------------------------------------------------------------
+
+
+def callbacks(*events: str) -> list[BatchCallback]:
+    return [BatchCallback(e, f"app.jobs:On{e.title()}", "mail", 3, json.dumps({"args": [e]})) for e in events]
+
+
+def member(batch_id: int, queue: str = "default", **kw: Any) -> NewJob:
+    return dataclasses.replace(job(queue, **kw), batch_id=batch_id)
+
+
+def callback_jobs(store: Store, batch_id: int) -> dict[str, int]:
+    [info] = store.get_batches([batch_id])
+    return {c.event: c.job_id for c in info.callbacks if c.job_id is not None}
+
+
+@covers("Store.create_batch", "Store.seal_batch", "Store.get_batches", "Store.batch_active_members")
+def test_a_batch_counts_its_members_and_enqueues_each_callback_once(store: Store, session: Session) -> None:
+    b = store.create_batch(description="import", metadata=json.dumps({"rows": 3}), parent_job_id=None)
+    a, c = add(store, member(b), member(b))
+    store.insert_jobs(ReadyJobs(), [member(b), job()])  # bulk too; the plain job is no member
+    [opened] = store.get_batches([b], states=True)
+    assert (opened.state, opened.total, opened.pending, opened.states, opened.metadata) == (
+        "open", 3, 3, {"ready": 3}, {"rows": 3})
+    assert store.batch_active_members(b, 2) == [a, c]
+    claimed = claim_all(session)
+    session.finish([a], token=TOKEN, process_id=PID)  # the claim path's finish leaves members claimed
+    assert store.job_state(a) == "claimed"
+    session.finish([j.id for j in claimed], token=TOKEN, process_id=PID, members=True)  # before the block ended
+    assert callback_jobs(store, b) == {}  # not sealed: it cannot finish yet
+    store.seal_batch(b, callbacks("success", "failure", "finish"))
+    [done] = store.get_batches([b], states=True)
+    assert (done.state, done.finished, done.failed, done.states, done.finished_at is not None) == (
+        "finished", 3, 0, {"finished": 3}, True)
+    ids = callback_jobs(store, b)
+    assert set(ids) == {"success", "finish"}
+    [cb] = store.get_jobs([ids["success"]])
+    assert (cb.class_path, cb.queue, cb.priority, cb.state, cb.arguments, cb.batch_id) == (
+        "app.jobs:OnSuccess", "mail", 3, "ready", {"args": ["success"]}, None)
+    store.seal_batch(b, callbacks("success"))  # sealing twice changes nothing
+    assert callback_jobs(store, b) == ids and store.count() == 6
+
+
+@covers("Store.list_batches")
+def test_failures_retries_discards_and_deletes_count_once(store: Store, session: Session) -> None:
+    b = store.create_batch(description=None, metadata=None, parent_job_id=None)
+    a, c, d, e = add(store, member(b), member(b), member(b), member(b))
+    store.seal_batch(b, callbacks("success", "failure", "finish"))
+    claim_all(session)
+    assert session.retry(a, token=TOKEN, process_id=PID, delay=0, queue=None, priority=None, error=ERR) == "ready"
+    assert session.crash_jobs(PID, [c], 3, "SIGKILL (signal 9)") == [(c, "ready")]  # re-runs end nothing
+    assert callback_jobs(store, b) == {}
+    claim_all(session)
+    assert session.end(a, token=TOKEN, process_id=PID, state="failed", error=ERR)
+    assert set(callback_jobs(store, b)) == {"failure"}  # at the first failure
+    session.finish([c, d], token=TOKEN, process_id=PID, members=True)
+    assert store.list_batches(state="running")[0].id == b
+    session.release_claims(PID, [])
+    assert store.discard_jobs([e]) == [e]
+    ended = callback_jobs(store, b)
+    assert set(ended) == {"failure", "finish"}
+    assert [x.id for x in store.list_batches(state="failed")] == [b] and store.list_batches(state="running") == []
+    assert store.retry_failed([a]) == [a]  # reopens the batch
+    [reopened] = store.get_batches([b])
+    assert (reopened.state, reopened.failed, reopened.pending) == ("running", 1, 1)
+    claim_all(session)
+    session.finish([a], token=TOKEN, process_id=PID, members=True)
+    assert callback_jobs(store, b) == ended  # e was discarded: no success, and nothing twice
+    assert store.delete_jobs([a, c, d, e]) == [a, c, d, e]  # clearing ended members changes nothing
+    [cleared] = store.get_batches([b], states=True)
+    assert (cleared.total, cleared.finished, cleared.failed, cleared.states, cleared.state) == (4, 3, 1, {}, "failed")
+    assert store.list_batches(state="finished") == [] and [x.id for x in store.list_batches()] == [b]
+
+
+def test_an_empty_batch_finishes_when_sealed_and_deleting_an_active_member_ends_it(store: Store) -> None:
+    empty = store.create_batch(description=None, metadata=None, parent_job_id=None)
+    store.seal_batch(empty, callbacks("success", "finish"))
+    assert set(callback_jobs(store, empty)) == {"success", "finish"}
+    b = store.create_batch(description=None, metadata=None, parent_job_id=None)
+    [a] = add(store, member(b))
+    store.seal_batch(b, callbacks("failure", "finish"))
+    store.delete_jobs([a])  # a ready member deleted by hand: it will not finish
+    assert set(callback_jobs(store, b)) == {"failure", "finish"}
+
+
+@covers("Store.insert_workflow")
+def test_dependencies_wait_then_run_or_are_discarded(store: Store, session: Session) -> None:
+    def after(*refs: int, run: bool = False, **kw: Any) -> NewJob:
+        return dataclasses.replace(job(**kw), after_jobs=refs, run_on_dependency_failure=run)
+
+    got = store.insert_workflow([job(), after(-1), after(-1), after(-2, -3, key="k")])  # -1 - i: the i-th
+    a, b, c, d = (i.id for i in got)
+    assert [i.state for i in got] == ["ready", "waiting", "waiting", "waiting"]
+    assert store.insert_job(job(key="k")).id == d  # a waiting job holds its key
+    [jd] = store.get_jobs([d])
+    assert jd.dependencies == (Dependency(b, None, None), Dependency(c, None, None))
+    assert store.get_jobs([a])[0].dependents == (b, c)
+    assert [j.id for j in claim_all(session)] == [a]
+    session.finish([a], token=TOKEN, process_id=PID)
+    assert states(store, [b, c, d]) == ["ready", "ready", "waiting"]
+    claim_all(session)
+    assert session.end(b, token=TOKEN, process_id=PID, state="failed", error=ERR)
+    [jd] = store.get_jobs([d])
+    assert jd.state == "discarded" and jd.errors[-1].error_class == "jobctl.DependencyFailed"
+    assert jd.errors[-1].message == f"dependency job {b} failed or was discarded"
+    assert jd.dependencies[0] == Dependency(b, None, "failed")
+    # Already ended when enqueued: resolved at once; a failure runs a job that says so.
+    assert store.insert_workflow([after(b)])[0].state == "discarded"
+    assert store.insert_workflow([after(b, run=True)])[0].state == "ready"
+    assert store.insert_workflow([after(a, delay=3600)])[0].state == "scheduled"
+    session.finish([c], token=TOKEN, process_id=PID)
+    batch = store.create_batch(description=None, metadata=None, parent_job_id=None)
+    add(store, member(batch))
+    waits = store.insert_job(dataclasses.replace(job(), after_batches=(batch,)))
+    store.seal_batch(batch, [])
+    assert waits.state == "waiting"
+    [m] = [j for j in claim_all(session) if j.batch_id == batch]
+    assert session.finish_with_results([(m.id, "1")], token=TOKEN, process_id=PID) == 0  # a member: not here
+    assert session.finish_with_results([(m.id, "1")], token=TOKEN, process_id=PID, members=True) == 1
+    assert store.job_state(waits.id) == "ready"
+
+
+def test_a_workflow_in_the_callers_transaction_exists_iff_it_commits(backend: str, database_url: str,
+                                                                    store: Store) -> None:
+    target = urls.parse(database_url).target
+    for commit in (False, True):
+        conn: Any = psycopg.connect(target) if backend == "postgresql" else sqlite3.connect(target)
+        try:
+            if backend == "sqlite":
+                conn.execute("BEGIN")
+            b = store.create_batch(description=None, metadata=None, parent_job_id=None, conn=conn)
+            got = store.insert_workflow([member(b), dataclasses.replace(member(b), after_jobs=(-1,))], conn=conn)
+            store.seal_batch(b, callbacks("finish"), conn=conn)
+            conn.commit() if commit else conn.rollback()
+        finally:
+            conn.close()
+        assert bool(store.get_batches([b])) is commit
+        assert states(store, [i.id for i in got]) == (["ready", "waiting"] if commit else [None, None])
 
 
 def test_every_store_method_is_covered() -> None:

@@ -273,6 +273,34 @@ def test_claimed_executions_and_processes_panels(configured: str) -> None:
     run(TopApp(source_for(configured), interval=LONG), scenario)
 
 
+def test_batches_panel_shows_progress_per_batch(configured: str) -> None:
+    with jobctl.batch(description="nightly import") as running:
+        jobctl.perform_all_later([Echo(i) for i in range(4)])
+    with jobctl.batch(description="done already"):
+        pass
+    session = database.get_store().session()
+    try:  # one of the import's four members finishes: a quarter of the bar
+        [first] = session.claim(Selector("any"), 1, token=5, process_id=0)
+        session.finish([first.id], token=5, process_id=0, members=True)
+    finally:
+        session.close()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        screen = await loaded(pilot)
+        await pilot.press("6")
+        assert screen.active_panel == "batches"
+        assert keys(screen, "batches") == [str(running.id + 1), str(running.id)]  # newest first
+        row = [str(c) for c in screen.table("batches").get_row(str(running.id))]
+        assert row[1:6] == ["running", "[#####---------------]  25%", "4", "1", "0"]
+        assert row[6] == "nightly import"
+        done = [str(c) for c in screen.table("batches").get_row(str(running.id + 1))]
+        assert done[1:3] == ["finished", "[####################] 100%"]
+        await pilot.press("/", *"nightly", "enter")
+        await until(pilot, lambda: keys(screen, "batches") == [str(running.id)], "the filter")
+
+    run(TopApp(source_for(configured), interval=LONG), scenario)
+
+
 def test_retry_and_discard_the_selected_failure(configured: str) -> None:
     first, second = fail_jobs("mail", 2)
 

@@ -96,7 +96,7 @@ def discard(
     queue: QueueOpt = None, job_class: ClassOpt = None,
     yes: YesOpt = False, dry_run: DryRunOpt = False, json_out: JsonOpt = False,
 ) -> None:
-    """Discard failed, ready, scheduled or blocked jobs."""
+    """Discard failed, ready, scheduled, blocked or waiting jobs."""
     check_state(state, DISCARDABLE)
     states = (state,) if state else DISCARDABLE
     every = every or state is not None

@@ -13,14 +13,14 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from jobctl.formatting import ago, printable, shortened
-from jobctl.records import JobInfo, iso
+from jobctl.formatting import ago, printable, progress_bar, shortened
+from jobctl.records import BatchInfo, JobInfo, iso
 
 # Piped output is read by people too (`| less`, `| grep`): keep rows on one line there.
 console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 240)
 
 NUMERIC = {"id", "ready", "scheduled", "claimed", "blocked", "failed", "attempts", "pid", "threads", "busy",
-           "priority"}
+           "priority", "total", "finished", "pending"}
 
 
 def emit(*renderables: RenderableType) -> None:
@@ -73,6 +73,13 @@ def show_job(job: JobInfo) -> None:
         ("scheduled", cell(f"{iso(job.scheduled_at)} ({ago(job.scheduled_at)})")),
         ("claimed", cell(f"{iso(job.claimed_at)} ({ago(job.claimed_at)})" if job.claimed_at else "-")),
         ("finished", cell(f"{iso(job.finished_at)} ({ago(job.finished_at)})" if job.finished_at else "-"))]
+    if job.batch_id is not None:
+        rows.append(("batch", cell(f"{job.batch_id} (`jobctl batch {job.batch_id}`)")))
+    if job.dependencies:
+        rows.append(("waits for", cell(", ".join(_dependency(d.job_id, d.batch_id, d.outcome)
+                                                 for d in job.dependencies))))
+    if job.dependents:
+        rows.append(("dependents", cell(", ".join(f"job {i}" for i in job.dependents))))
     if job.state == "finished":
         rows.append(("result", cell("-") if job.result is None
                      else long_text(json.dumps(job.result, ensure_ascii=False), job.id)))
@@ -93,3 +100,50 @@ def show_job(job: JobInfo) -> None:
         if e.traceback:
             parts.append(long_text(e.traceback.rstrip(), job.id, keep_end=True, lines=True))
     emit(*parts)
+
+
+def _dependency(job_id: int | None, batch_id: int | None, outcome: str | None) -> str:
+    what = f"job {job_id}" if job_id is not None else f"batch {batch_id}"
+    return f"{what} ({outcome or 'not ended'})"
+
+
+def batches_table(found: list[BatchInfo]) -> None:
+    """Batches, newest first."""
+    t = table("id", "state", "progress", "total", "finished", "failed", "pending", "description", "created",
+              "ended")
+    for b in found:
+        t.add_row(str(b.id), cell(b.state), cell(progress_bar(b.finished + b.failed, b.total)), f"{b.total:,}",
+                  f"{b.finished:,}", f"{b.failed:,}", f"{b.pending:,}", cell(b.description or "-"),
+                  ago(b.created_at), ago(b.finished_at))
+    emit(t)
+
+
+def show_batch(b: BatchInfo, holding: list[int]) -> None:
+    """One batch: counts, members by state, callbacks, timing, and what holds it open."""
+    states = "  ".join(f"{s} {n:,}" for s, n in sorted(b.states.items())) or "-"
+    rows: list[tuple[str, Text]] = [
+        ("description", cell(b.description or "-")),
+        ("metadata", cell("-" if b.metadata is None else json.dumps(b.metadata, ensure_ascii=False))),
+        ("progress", cell(f"{progress_bar(b.finished + b.failed, b.total)}  {b.finished + b.failed:,} of "
+                          f"{b.total:,} ended ({b.finished:,} finished, {b.failed:,} failed or discarded, "
+                          f"{b.pending:,} active)")),
+        ("members", cell(states)),
+        ("created", cell(f"{iso(b.created_at)} ({ago(b.created_at)})")),
+        ("ended", cell(f"{iso(b.finished_at)} ({ago(b.finished_at)})" if b.finished_at else "-"))]
+    if b.parent_job_id is not None:
+        rows.append(("opened by", cell(f"job {b.parent_job_id}")))
+    for event in ("success", "failure", "finish"):
+        cb = b.callback(event)
+        if cb is not None:
+            became = f"enqueued as job {cb.job_id}" if cb.job_id else "not enqueued yet"
+            rows.append((f"on_{event}", cell(f"{cb.class_path} on {cb.queue}: {became}")))
+    if not b.sealed:
+        rows.append(("note", cell("its `with jobctl.batch()` block has not ended: it cannot finish until it does")))
+    elif holding:
+        more = ", …" if b.pending > len(holding) else ""
+        rows.append(("held by", cell(", ".join(f"job {i}" for i in holding) + more + " (`jobctl show ID`)")))
+    t = table("", "")
+    t.show_header = False
+    for k, v in rows:
+        t.add_row(k, v)
+    emit(Text.assemble((f"batch {b.id}", "bold"), "  ", printable(b.state)), t)

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobctl import arguments
+from jobctl import arguments, database
 from jobctl.errors import JobClassError, JobTimeout, RecordNotFound, UnreadableArguments
 from jobctl.job import Job, RetryOn, resolve_job_class
 from jobctl.records import ClaimedJob, RunError
@@ -177,13 +177,14 @@ class Executor:
             if setup is not None:
                 setup(job)
             timeout = claimed.timeout if claimed.timeout is not None else job_class.timeout
-            if _around_job:
-                with contextlib.ExitStack() as around:
-                    for enter in _around_job:
-                        around.enter_context(enter(job))
-                    value = job.execute(timeout)
+            if claimed.batch_id is not None:  # what a batch's job enqueues while it runs joins the batch
+                joined = database.join(claimed.batch_id, claimed.id)
+                try:
+                    value = _execute(job, timeout)
+                finally:
+                    database.leave(joined)
             else:
-                value = job.execute(timeout)
+                value = _execute(job, timeout)
             result = None if value is None else arguments.dump_result(
                 value, what=f"job {claimed.id} ({claimed.class_path})", max_bytes=job_class.max_result_bytes)
         except (JobClassError, UnreadableArguments) as exc:  # the row itself cannot run: no retry
@@ -201,6 +202,15 @@ class Executor:
         return Outcome("finished", time.perf_counter() - start, result=result)
 
 
+def _execute(job: Job, timeout: float | None) -> Any:
+    if _around_job:
+        with contextlib.ExitStack() as around:
+            for enter in _around_job:
+                around.enter_context(enter(job))
+            return job.execute(timeout)
+    return job.execute(timeout)
+
+
 def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token: int, process_id: int,
                    delay: float | None = None) -> bool:
     """Write what became of a run (fenced by `token`) and log it; False when the claim was lost meanwhile.
@@ -210,10 +220,12 @@ def record_outcome(session: Session, job: ClaimedJob, outcome: Outcome, *, token
     claims, the others on `finish_with_results`) and sends only the others.
     """
     if outcome.state == "finished":
+        members = job.batch_id is not None
         if outcome.result is None:
-            session.finish([job.id], token=token, process_id=process_id)
+            session.finish([job.id], token=token, process_id=process_id, members=members)
             return True
-        return session.finish_with_results([(job.id, outcome.result)], token=token, process_id=process_id) == 1
+        return session.finish_with_results([(job.id, outcome.result)], token=token, process_id=process_id,
+                                           members=members) == 1
     error = outcome.error
     assert error is not None
     attempt = job.attempt

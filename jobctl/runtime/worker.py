@@ -60,6 +60,9 @@ class Worker(ChildProcess):
         self.token = random.getrandbits(62) + 1
         self.jobs: queue.SimpleQueue[ClaimedJob | None] = queue.SimpleQueue()
         self.done: deque[int] = deque()
+        self.members_done: deque[int] = deque()
+        """Finished batch members: written by their own statement, which counts them in their batch, at
+        most every FLUSH_AFTER_S (their batch's row is locked until it commits: claims never wait on it)."""
         self.outcomes: deque[tuple[ClaimedJob, Outcome]] = deque()
         self.maybe_more = True
         self.listening = wakeup == "listening" and wake_fd is not None
@@ -73,6 +76,8 @@ class Worker(ChildProcess):
         """Metrics are on: count each run once the database has its outcome."""
         self.labels: dict[int, tuple[str, str]] = {}
         """(queue, class) of the jobs in hand, while counting."""
+        self.members_pending: list[int] = []
+        """Finished batch members whose completion the database has not been told yet (main thread only)."""
         self.in_hand: set[int] = set()
         """Jobs this worker holds claims for, as far as it knows (main thread only): claimed and not yet
         recorded as finished, retried, failed or discarded."""
@@ -116,6 +121,8 @@ class Worker(ChildProcess):
     def _main_loop(self) -> None:
         pending = self.pending
         pending_since = 0.0
+        members = self.members_pending
+        members_since = 0.0
         next_poll = 0.0
         next_checks = 0.0
         hints_reset = time.monotonic()
@@ -137,6 +144,10 @@ class Worker(ChildProcess):
                     pending_since = now
                 while self.done:
                     pending.append(self.done.popleft())
+                if self.members_done and not members:
+                    members_since = now
+                while self.members_done:
+                    members.append(self.members_done.popleft())
                 if now >= next_poll:
                     self.maybe_more = True
                     interval = (self.config.fallback_polling_interval if self.listening
@@ -150,11 +161,14 @@ class Worker(ChildProcess):
                 want = capacity - holding
                 if self.config.max_jobs_per_process is not None:
                     budget = self.config.max_jobs_per_process - self.claimed_total
-                    if budget <= 0 and holding == 0 and not self.done and not self.outcomes:
+                    if budget <= 0 and holding == 0 and not self.done and not self.members_done \
+                            and not self.outcomes:
                         logs.event(INFO, "worker_recycle", f"{self.label}: ran {sum(self.completed)} "
                                    "jobs (max_jobs_per_process); recycling")
                         break
                     want = min(want, budget)
+                if members and (len(members) >= FLUSH_AT or holding == 0 or now - members_since >= FLUSH_AFTER_S):
+                    self._finish_members()
                 if self.maybe_more and want > 0 and (holding <= capacity // 2 or holding < self.threads):
                     self.maybe_more = False  # a notify during the claim sets it again
                     got = self._claim(want, pending)
@@ -174,12 +188,14 @@ class Worker(ChildProcess):
                 self._recover(exc)
                 continue
             timeout = min(next_poll - now, next_checks - now, *(d[1] - now for d in list(self.deadlines.values())))
-            if pending:
+            if pending or members:
                 timeout = min(timeout, FLUSH_AFTER_S)
             self.wake.wait(max(timeout, 0.0))
         # Completions not yet written go out with the shutdown.
         self.done.extendleft(reversed(pending))
         pending.clear()
+        self.members_done.extendleft(reversed(members))
+        members.clear()
 
     def _recover(self, exc: DatabaseError) -> None:
         """Reconnect; a claim statement cut off after its commit may have claimed jobs we never heard
@@ -197,6 +213,10 @@ class Worker(ChildProcess):
                     self.pending.append(self.done.popleft())
                 if self.pending:
                     self._finish_pending()
+                while self.members_done:
+                    self.members_pending.append(self.members_done.popleft())
+                if self.members_pending:
+                    self._finish_members()
                 if self.outcomes:
                     self._apply_outcomes()
                 released = self.db().release_claims(self.process_id, sorted(self.in_hand))
@@ -217,6 +237,12 @@ class Worker(ChildProcess):
         self.in_hand.difference_update(self.pending)
         self._count(self.pending, "finished")
         self.pending.clear()
+
+    def _finish_members(self) -> None:
+        self.db().finish(self.members_pending, token=self.token, process_id=self.process_id, members=True)
+        self.in_hand.difference_update(self.members_pending)
+        self._count(self.members_pending, "finished")
+        self.members_pending.clear()
 
     def _drop_prefetched(self) -> None:
         """Forget claimed jobs no thread has started (their claims are released by the caller)."""
@@ -278,8 +304,12 @@ class Worker(ChildProcess):
                 returned += 1
             if returned:
                 batch = [outcomes[i] for i in range(returned)]
-                session.finish_with_results([(job.id, outcome.result or "null") for job, outcome in batch],
-                                            token=self.token, process_id=self.process_id)
+                for members in (False, True):  # batch members apart: their statement counts them
+                    results = [(job.id, outcome.result or "null") for job, outcome in batch
+                               if (job.batch_id is not None) is members]
+                    if results:
+                        session.finish_with_results(results, token=self.token, process_id=self.process_id,
+                                                    members=members)
                 for _ in range(returned):
                     self.in_hand.discard(outcomes.popleft()[0].id)
                 self._count([job.id for job, _ in batch], "finished")
@@ -335,6 +365,10 @@ class Worker(ChildProcess):
                 self.db().finish(list(self.done), token=self.token, process_id=self.process_id)
                 self._count(list(self.done), "finished")
                 self.done.clear()
+            if self.members_done:
+                self.db().finish(list(self.members_done), token=self.token, process_id=self.process_id, members=True)
+                self._count(list(self.members_done), "finished")
+                self.members_done.clear()
             released = self.db().deregister([self.process_id])
         except DatabaseError as exc:
             logs.event(logging.ERROR, "worker_stop_failed", f"{self.label}: {exc}")
@@ -398,7 +432,10 @@ class Worker(ChildProcess):
                     continue
             if outcome.state == "finished":
                 if outcome.result is None:
-                    self.done.append(job.id)  # rides on the next claim
+                    if job.batch_id is None:
+                        self.done.append(job.id)  # rides on the next claim
+                    else:
+                        self.members_done.append(job.id)
                 else:
                     self.outcomes.append((job, outcome))  # its value goes with its completion
                 if self.log_info:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobctl.records import (
+    BatchCallback,
+    BatchInfo,
     ClaimedExecution,
     ClaimedJob,
     FailureSummary,
@@ -110,6 +112,11 @@ class Store(abc.ABC):
         by the backend's bulk path, then the `other` ones; return how many were created."""
 
     @abc.abstractmethod
+    def insert_workflow(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        """Insert jobs in order in one transaction; a negative id `-1 - i` in a job's `after_jobs` is the
+        job at index `i` of `jobs` (inserted before it). Returns what each insert did, in order."""
+
+    @abc.abstractmethod
     def job_state(self, job_id: int, conn: Any = None) -> str | None:
         """A job's current state, or None when it does not exist."""
 
@@ -121,6 +128,30 @@ class Store(abc.ABC):
     def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
         """Record a running job's progress on the store's own connection: a worker's jobs report through
         the connection their own enqueues use, so progress costs no connection more."""
+
+    # -- batches --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_batch(self, *, description: str | None, metadata: str | None, parent_job_id: int | None,
+                     conn: Any = None) -> int:
+        """Open a batch (`metadata` JSON text); it cannot finish until sealed. Returns its id."""
+
+    @abc.abstractmethod
+    def seal_batch(self, batch_id: int, callbacks: Sequence[BatchCallback], conn: Any = None) -> None:
+        """Store a batch's callbacks and seal it: from now on it finishes when no member is active (at once
+        when none is), each callback enqueued once, in the transaction of the member's end that calls for it."""
+
+    @abc.abstractmethod
+    def get_batches(self, ids: Sequence[int], conn: Any = None, *, states: bool = False) -> list[BatchInfo]:
+        """Batches by id, newest first (unknown ids absent); `states`: with their members counted by state."""
+
+    @abc.abstractmethod
+    def list_batches(self, *, state: str | None = None, limit: int = 50, after: int | None = None) -> list[BatchInfo]:
+        """One page of batches, newest first, optionally in one of `BATCH_STATES`."""
+
+    @abc.abstractmethod
+    def batch_active_members(self, batch_id: int, limit: int) -> list[int]:
+        """Ids of a batch's members still active, oldest first: what holds it open."""
 
     # -- reading, for operators -----------------------------------------------------------
 
@@ -204,7 +235,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def discard_jobs(self, ids: Sequence[int]) -> list[int]:
-        """Failed, ready, scheduled or blocked jobs to discarded; returns the ids changed, ascending."""
+        """Failed, ready, scheduled, blocked or waiting jobs to discarded; returns the ids changed, ascending."""
 
     @abc.abstractmethod
     def delete_jobs(self, ids: Sequence[int]) -> list[int]:
@@ -280,16 +311,21 @@ class Session(abc.ABC):
     def claim(self, selector: Selector, limit: int, *, token: int, process_id: int,
               done: Sequence[int] = (), after: tuple[int, int] | None = None) -> list[ClaimedJob]:
         """Mark `done` finished and claim up to `limit` ready jobs (by priority, then id; after the
-        (priority, id) `after` when given), in one round trip where possible."""
+        (priority, id) `after` when given), in one round trip where possible. `done` holds jobs outside any
+        batch: a batch member among them is left claimed (members finish through `finish(members=True)`,
+        which counts them in their batch, so the claim path of other jobs pays nothing for batches)."""
 
     @abc.abstractmethod
-    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
-        """Mark jobs finished (fenced by the token)."""
+    def finish(self, done: Sequence[int], *, token: int, process_id: int, members: bool = False) -> None:
+        """Mark jobs finished (fenced by the token); `members`: they belong to batches (see `claim`), which
+        count them in the same transaction, and may enqueue their callbacks."""
 
     @abc.abstractmethod
-    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int) -> int:
+    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int,
+                            members: bool = False) -> int:
         """Mark jobs finished (fenced by the token) and keep what each returned, (id, JSON text) pairs;
-        returns how many were finished. Jobs that returned None go through `claim`'s `done` instead."""
+        returns how many were finished. Jobs that returned None go through `claim`'s `done` instead.
+        `members` as for `finish`."""
 
     @abc.abstractmethod
     def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,

@@ -1,4 +1,4 @@
-"""The five panels: their columns, the rows a snapshot gives them (pure), and keeping a DataTable in
+"""The six panels: their columns, the rows a snapshot gives them (pure), and keeping a DataTable in
 step with those rows in place.
 
 Every cell is a `Text` (a DataTable reads a `str` cell as markup): what comes from the database is
@@ -16,7 +16,7 @@ from rich.console import JustifyMethod
 from rich.text import Text
 from textual.widgets import DataTable
 
-from jobctl.formatting import ago, duration, printable
+from jobctl.formatting import ago, duration, printable, progress_bar
 from jobctl.tui.filtering import Filter
 from jobctl.tui.snapshot import Snapshot, failure_matches
 
@@ -169,6 +169,23 @@ def process_rows(snap: Snapshot, flt: Filter) -> list[Row]:
     return rows
 
 
+BATCH_STYLES = {"open": "yellow", "running": "", "finished": "green", "failed": "red"}
+
+
+def batch_rows(snap: Snapshot, flt: Filter) -> list[Row]:
+    rows: list[Row] = []
+    for b in snap.batches:
+        ended = b.finished + b.failed
+        cells: tuple[Cell, ...] = (
+            Text(str(b.id), justify="right"), txt(b.state, style=BATCH_STYLES.get(b.state, "")),
+            Text(progress_bar(ended, b.total), style="red" if b.failed else ""), num(b.total), num(b.finished),
+            num(b.failed, style="red"), txt(b.description), Text(since(b.created_at, snap.at)),
+            Text(since(b.finished_at, snap.at)))
+        if flt.matches({}, tuple(map(str, cells))):
+            rows.append((str(b.id), cells))
+    return rows
+
+
 PANELS = (
     Panel("queues", "1", "Queues", (
         Column("queue", "queue"), Column("ready", "ready", True), Column("scheduled", "scheduled", True),
@@ -193,6 +210,11 @@ PANELS = (
         Column("heartbeat", "heartbeat"),
         Column("memory", "memory", True), Column("cpu", "cpu", True)),
         process_rows, lambda s: len(s.processes), ("process", "processes")),
+    Panel("batches", "6", "Batches", (
+        Column("id", "id", True), Column("state", "state"), Column("progress", "progress"),
+        Column("total", "total", True), Column("finished", "finished", True), Column("failed", "failed", True),
+        Column("description", "description"), Column("created", "created"), Column("ended", "ended")),
+        batch_rows, lambda s: len(s.batches), ("batch", "batches")),
 )
 """The tabs, in order."""
 

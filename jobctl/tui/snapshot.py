@@ -22,6 +22,8 @@ FAILURES_LIMIT = 200
 """Most recent failures read per refresh (the Failures panel says when there are more)."""
 CLAIMED_LIMIT = 200
 """Oldest claimed executions read per refresh."""
+BATCHES_LIMIT = 100
+"""Newest batches read per refresh."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,28 @@ class ProcessRow:
 
 
 @dataclass(frozen=True)
+class BatchRow:
+    """One batch."""
+
+    id: int
+    """Batch id (the row key)."""
+    state: str
+    """One of `records.BATCH_STATES`."""
+    description: str | None
+    """What the application said it is."""
+    finished: int
+    """Members finished."""
+    failed: int
+    """Members failed or discarded."""
+    total: int
+    """Members enqueued."""
+    created_at: dt.datetime
+    """When it was opened."""
+    finished_at: dt.datetime | None = None
+    """When no member was left active."""
+
+
+@dataclass(frozen=True)
 class RateSample:
     """Throughput between two refreshes."""
 
@@ -151,6 +175,8 @@ class Snapshot:
     """The Recurring panel, by key."""
     processes: tuple[ProcessRow, ...] = ()
     """The Processes panel, by id."""
+    batches: tuple[BatchRow, ...] = ()
+    """The Batches panel, newest first (at most BATCHES_LIMIT)."""
 
 
 def advance_rates(previous: Snapshot | None, at: dt.datetime, finished_total: int, failed_total: int,
@@ -184,7 +210,8 @@ def failure_matches(flt: Filter, row: FailureSummary) -> bool:
 
 def fetch(store: Store, previous: Snapshot | None = None, *, alive_threshold: float = 60.0,
           probe: LocalProbe | None = None, failures_limit: int = FAILURES_LIMIT,
-          claimed_limit: int = CLAIMED_LIMIT, named_queues: Sequence[str] = ()) -> Snapshot:
+          claimed_limit: int = CLAIMED_LIMIT, named_queues: Sequence[str] = (),
+          batches_limit: int = BATCHES_LIMIT) -> Snapshot:
     """One refresh: every panel through the store's bounded reads (same code on both backends).
     `named_queues` (those the queue config's workers name) show in the Queues panel even while empty."""
     stats = operations.stats(store, alive_threshold=alive_threshold, named_queues=named_queues)
@@ -206,8 +233,10 @@ def fetch(store: Store, previous: Snapshot | None = None, *, alive_threshold: fl
         ProcessRow(r.id, r.kind, r.hostname, r.pid, ",".join(r.queues) if r.queues else None, r.threads, r.busy,
                    r.last_heartbeat_at, *local.get(r.id, (None, None)), wakeup=r.wakeup if r.kind == "worker" else None)
         for r in rows)
+    batches = tuple(BatchRow(b.id, b.state, b.description, b.finished, b.failed, b.total, b.created_at, b.finished_at)
+                    for b in store.list_batches(limit=batches_limit))
     s = stats.states
     counts = Counts(s["ready"], s["scheduled"], s["claimed"], s["blocked"], s["failed"], stats.finished_last_hour,
                     stats.processes)
     return Snapshot(at, counts, totals.finished, totals.failed, rates, tuple(stats.queues), claimed, failures,
-                    recurring, processes)
+                    recurring, processes, batches)

@@ -94,13 +94,18 @@ class PostgresSession(Session):
         jobs.sort(key=lambda j: (j.priority, j.id))  # RETURNING order is not the claim order
         return jobs
 
-    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
+    def finish(self, done: Sequence[int], *, token: int, process_id: int, members: bool = False) -> None:
+        if members:
+            self._run("finish_members", {"done": list(done), "token": token, "process_id": process_id})
+            return
         # The claim statement with limit 0 claims nothing: one shape for both.
         self.claim(Selector("queue", ""), 0, token=token, process_id=process_id, done=done)
 
-    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int) -> int:
-        rows = self._run("finish_with_results", {"ids": [r[0] for r in results], "values": [r[1] for r in results],
-                                                 "token": token, "process_id": process_id})
+    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int,
+                            members: bool = False) -> int:
+        rows = self._run("finish_members_with_results" if members else "finish_with_results",
+                         {"ids": [r[0] for r in results], "values": [r[1] for r in results],
+                          "token": token, "process_id": process_id})
         return int(rows[0][0])
 
     def retry(self, job_id: int, *, token: int, process_id: int, delay: float, queue: str | None,

@@ -12,7 +12,10 @@ import psycopg
 
 from jobctl.errors import DatabaseError
 from jobctl.records import (
+    BatchCallback,
+    BatchInfo,
     ClaimedExecution,
+    Dependency,
     ErrorInfo,
     FailureSummary,
     Inserted,
@@ -52,7 +55,7 @@ def _job(r: tuple[Any, ...]) -> JobInfo:
     """A row of the job queries (`list_jobs`, `jobs_by_ids`, `waiting_jobs`), without errors or progress."""
     return JobInfo(id=r[0], class_path=r[1], queue=r[2], priority=r[3], state=r[4], arguments=r[5], attempts=r[6],
                    crashes=r[7], errors=(), key=r[8], progress=None, enqueued_at=r[9], scheduled_at=r[10],
-                   claimed_at=r[11], finished_at=r[12], process_id=r[13])
+                   claimed_at=r[11], finished_at=r[12], process_id=r[13], batch_id=r[14])
 
 
 def _progress(done: Any, total: Any, message: str | None, at: dt.datetime) -> Progress:
@@ -170,7 +173,7 @@ class PostgresStore(Store):
 
     def insert_job(self, job: NewJob, conn: Any = None) -> Inserted:
         with self._conn_for(conn) as c:
-            if job.limit is not None and conn is None:
+            if (job.limit is not None or job.waits) and conn is None:
                 with c.transaction():
                     return self._insert_one(c, job)
             return self._insert_one(c, job)
@@ -180,13 +183,18 @@ class PostgresStore(Store):
                   "key": job.key, "run_at": job.run_at, "delay": job.delay, "timeout": job.timeout,
                   "concurrency_key": job.limit.key if job.limit else None,
                   # A limited job waits as blocked until jobctl_unblock gives it a slot (just below).
-                  "due_state": "blocked" if job.limit else "ready"}
+                  "due_state": "blocked" if job.limit else "ready", "waits": job.waits, "batch_id": job.batch_id,
+                  "on_dependency_failure": "run" if job.run_on_dependency_failure else None}
         if job.limit is not None:
             c.execute(Q["ensure_slots"], {"key": job.limit.key, "to": job.limit.to, "duration": job.limit.duration})
         for _ in range(10):
             row = c.execute(Q["insert_job"], params).fetchone()
             if row is not None:
                 state = row[1]
+                if job.waits:
+                    state = str(c.execute(Q["depend"], {"id": row[0], "jobs": list(job.after_jobs),
+                                                        "batches": list(job.after_batches)}).fetchone()[0])  # type: ignore[index]
+                    return Inserted(row[0], state, True)
                 if job.limit is not None and state == "blocked":
                     c.execute(Q["unblock_key"], {"key": job.limit.key})
                     state = str(c.execute(Q["job_state"], {"id": row[0]}).fetchone()[0])  # type: ignore[index]
@@ -221,8 +229,8 @@ class PostgresStore(Store):
             self._copy_ready(c, ready)
             self._notify_ready(c, ready)
             created += len(ready)
-        limited = [j for j in other if j.limit is not None]
-        other = [j for j in other if j.limit is None]
+        limited = [j for j in other if j.limit is not None or j.waits]
+        other = [j for j in other if j.limit is None and not j.waits]
         for j in limited:
             created += int(self._insert_one(c, j).created)
         if other:
@@ -235,6 +243,7 @@ class PostgresStore(Store):
                 "run_ats": [j.run_at for j in other],
                 "delays": [j.delay for j in other],
                 "timeouts": [j.timeout for j in other],
+                "batch_ids": [j.batch_id for j in other],
             }).fetchone()
             created += int(row[0]) if row else 0
         return created
@@ -255,6 +264,19 @@ class PostgresStore(Store):
     def _notify_ready(c: psycopg.Connection[Any], ready: ReadyJobs) -> None:
         c.execute(Q["notify_queues"], {"queues": sorted({q for q, _, _ in ready.kinds})})
 
+    def insert_workflow(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        with self._conn_for(conn) as c:
+            if conn is not None:
+                return self._insert_workflow(c, jobs)
+            with c.transaction():
+                return self._insert_workflow(c, jobs)
+
+    def _insert_workflow(self, c: psycopg.Connection[Any], jobs: Sequence[NewJob]) -> list[Inserted]:
+        inserted: list[Inserted] = []
+        for job in jobs:
+            inserted.append(self._insert_one(c, common.resolve_references(job, inserted)))
+        return inserted
+
     def job_state(self, job_id: int, conn: Any = None) -> str | None:
         rows = self._rows("job_state", {"id": job_id}, conn)
         return str(rows[0][0]) if rows else None
@@ -265,6 +287,33 @@ class PostgresStore(Store):
     def set_progress(self, job_id: int, done: float, total: float | None, message: str | None) -> None:
         with self._own() as c:
             c.execute(Q["set_progress"], {"id": job_id, "done": done, "total": total, "message": message})
+
+    # -- batches --------------------------------------------------------------------------
+
+    def create_batch(self, *, description: str | None, metadata: str | None, parent_job_id: int | None,
+                     conn: Any = None) -> int:
+        return int(self._one("create_batch", {"description": description, "metadata": metadata,
+                                              "parent_job_id": parent_job_id}, conn)[0])
+
+    def seal_batch(self, batch_id: int, callbacks: Sequence[BatchCallback], conn: Any = None) -> None:
+        with self._conn_for(conn) as c:
+            c.execute(Q["seal_batch"], {"id": batch_id, **common.callback_json(callbacks)})
+
+    def _batches(self, rows: list[tuple[Any, ...]], conn: Any = None, states: bool = False) -> list[BatchInfo]:
+        found = []
+        for r in rows:
+            counts = {s: int(n) for s, n in self._rows("batch_states", {"id": r[0]}, conn)} if states else None
+            found.append(common.batch_info(r, r[7], r[8], r[2], counts))
+        return found
+
+    def get_batches(self, ids: Sequence[int], conn: Any = None, *, states: bool = False) -> list[BatchInfo]:
+        return self._batches(self._rows("batches_by_ids", {"ids": list(ids)}, conn), conn, states)
+
+    def list_batches(self, *, state: str | None = None, limit: int = 50, after: int | None = None) -> list[BatchInfo]:
+        return self._batches(self._rows("list_batches", {"state": state, "limit": limit, "after": after}))
+
+    def batch_active_members(self, batch_id: int, limit: int) -> list[int]:
+        return [r[0] for r in self._rows("batch_members", {"id": batch_id, "limit": limit})]
 
     # -- reading, for operators -----------------------------------------------------------
 
@@ -298,7 +347,8 @@ class PostgresStore(Store):
     def live_process_count(self, threshold: float) -> int:
         return int(self._one("live_process_count", {"threshold": threshold})[0])
 
-    def _with_details(self, rows: list[tuple[Any, ...]], conn: Any = None) -> list[JobInfo]:
+    def _with_details(self, rows: list[tuple[Any, ...]], conn: Any = None, *,
+                      dependencies: bool = False) -> list[JobInfo]:
         jobs = [_job(r) for r in rows]
         if not jobs:
             return []
@@ -309,10 +359,15 @@ class PostgresStore(Store):
                                                                                  conn)]
         finished = common.finished_ids(jobs)
         results = [(r[0], r[1]) for r in self._rows("results_of_jobs", {"ids": finished}, conn)] if finished else []
-        return common.with_details(jobs, errors, progress, results)
+        detailed = common.with_details(jobs, errors, progress, results)
+        if not dependencies:
+            return detailed
+        waits = [(r[0], Dependency(r[1], r[2], r[3])) for r in self._rows("dependencies_of_jobs", {"ids": ids}, conn)]
+        waited = [(r[0], r[1]) for r in self._rows("dependents_of_jobs", {"ids": ids}, conn)]
+        return common.with_dependencies(detailed, waits, waited)
 
     def get_jobs(self, ids: Sequence[int], conn: Any = None) -> list[JobInfo]:
-        return self._with_details(self._rows("jobs_by_ids", {"ids": list(ids)}, conn), conn)
+        return self._with_details(self._rows("jobs_by_ids", {"ids": list(ids)}, conn), conn, dependencies=True)
 
     def list_jobs(self, *, state: str | None = None, queue: str | None = None, class_path: str | None = None,
                   limit: int = 50, after: int | None = None) -> list[JobInfo]:

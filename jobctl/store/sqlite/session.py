@@ -135,11 +135,14 @@ class SqliteSession(Session):
         c.execute(Q["count_throughput"], {"minute": now - now % 60, "process_id": process_id, "queue": queue,
                                            "finished": finished, "failed": failed})
 
-    def _finish(self, c: sqlite3.Connection, now: float, done: Sequence[int], token: int, process_id: int) -> list[int]:
-        """Mark jobs finished and count them; the ids this claim still held (fenced by the token)."""
+    def _finish(self, c: sqlite3.Connection, now: float, done: Sequence[int], token: int, process_id: int,
+                members: bool = False) -> list[int]:
+        """Mark jobs finished and count them; the ids this claim still held (fenced by the token). Batch
+        members only with `members` (as on PostgreSQL: the rule is the interface's; triggers count them)."""
         if not done:
             return []
-        rows = c.execute(Q["finish_jobs"], {"done": json.dumps(list(done)), "token": token, "now": now}).fetchall()
+        rows = c.execute(Q["finish_jobs"], {"done": json.dumps(list(done)), "token": token, "now": now,
+                                            "members": members}).fetchall()
         for queue, n in Counter(r[1] for r in rows).items():
             self._count(c, now, process_id, queue, n, 0)
         return [r[0] for r in rows]
@@ -163,14 +166,15 @@ class SqliteSession(Session):
 
         return self._tx(body)
 
-    def finish(self, done: Sequence[int], *, token: int, process_id: int) -> None:
-        self._tx(lambda c, now: self._finish(c, now, done, token, process_id))
+    def finish(self, done: Sequence[int], *, token: int, process_id: int, members: bool = False) -> None:
+        self._tx(lambda c, now: self._finish(c, now, done, token, process_id, members))
 
-    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int) -> int:
+    def finish_with_results(self, results: Sequence[tuple[int, str]], *, token: int, process_id: int,
+                            members: bool = False) -> int:
         values = dict(results)
 
         def body(c: sqlite3.Connection, now: float) -> int:
-            finished = self._finish(c, now, list(values), token, process_id)
+            finished = self._finish(c, now, list(values), token, process_id, members)
             for job_id in finished:
                 c.execute(Q["store_result"], {"id": job_id, "value": values[job_id]})
             return len(finished)

@@ -17,7 +17,10 @@ from typing import Any
 
 from jobctl.errors import DatabaseError
 from jobctl.records import (
+    BatchCallback,
+    BatchInfo,
     ClaimedExecution,
+    Dependency,
     ErrorInfo,
     FailureSummary,
     Inserted,
@@ -81,7 +84,7 @@ def _job(r: tuple[Any, ...]) -> JobInfo:
     return JobInfo(id=r[0], class_path=r[1], queue=r[2], priority=r[3], state=r[4], arguments=_arguments(r[5]),
                    attempts=r[6], crashes=r[7], errors=(), key=r[8], progress=None, enqueued_at=at(r[9]),
                    scheduled_at=at(r[10]), claimed_at=utc(r[11]), finished_at=utc(r[12]),
-                   process_id=r[13])
+                   process_id=r[13], batch_id=r[14])
 
 
 def _progress(done: Any, total: Any, message: str | None, when: float) -> Progress:
@@ -192,7 +195,8 @@ class SqliteStore(Store):
         due = job.run_at.timestamp() if job.run_at is not None else now + max(job.delay, 0.0)
         return {"queue": job.queue, "class": job.class_path, "priority": job.priority,
                 "arguments": job.arguments, "key": job.key, "at": due, "now": now, "timeout": job.timeout,
-                "concurrency_key": job.limit.key if job.limit else None}
+                "concurrency_key": job.limit.key if job.limit else None, "waits": job.waits,
+                "batch_id": job.batch_id, "on_dependency_failure": "run" if job.run_on_dependency_failure else None}
 
     def insert_job(self, job: NewJob, conn: Any = None) -> Inserted:
         with self._writing(conn) as c:
@@ -204,6 +208,10 @@ class SqliteStore(Store):
             script(c, "ensure_slots", {"key": job.limit.key, "to": job.limit.to, "duration": job.limit.duration})
         row = c.execute(Q["insert_job"], self._params(job, now)).fetchone()
         if row is not None:
+            if job.waits:
+                found = script(c, "depend", {"id": row[0], "jobs": _ids(job.after_jobs),
+                                             "batches": _ids(job.after_batches), "now": now})
+                return Inserted(row[0], str(found[0][0]), True)
             if job.limit is None:
                 return Inserted(row[0], row[1], True)
             # RETURNING shows the row as inserted: the slot trigger may have blocked it since.
@@ -219,14 +227,20 @@ class SqliteStore(Store):
 
     def insert_jobs(self, ready: ReadyJobs, other: Sequence[NewJob], conn: Any = None) -> int:
         now = time.time()
-        plain = [j for j in other if j.limit is None]
-        limited = [j for j in other if j.limit is not None]
+        plain = [j for j in other if j.limit is None and not j.waits]
+        limited = [j for j in other if j.limit is not None or j.waits]
         with self._writing(conn) as c:
-            before = c.total_changes
-            c.executemany(Q["insert_ready"], ((*row, now) for row in ready.rows()))
-            c.executemany(_INSERT_MANY, (self._params(j, now) for j in plain))
-            created = c.total_changes - before
+            # rowcount, not total_changes: a member's insert also counts it in its batch (a trigger).
+            created = max(c.executemany(Q["insert_ready"], ((*row, now) for row in ready.rows())).rowcount, 0)
+            created += max(c.executemany(_INSERT_MANY, (self._params(j, now) for j in plain)).rowcount, 0)
             return created + sum(self._insert_one(c, j).created for j in limited)
+
+    def insert_workflow(self, jobs: Sequence[NewJob], conn: Any = None) -> list[Inserted]:
+        inserted: list[Inserted] = []
+        with self._writing(conn) as c:
+            for job in jobs:
+                inserted.append(self._insert_one(c, common.resolve_references(job, inserted)))
+        return inserted
 
     def job_state(self, job_id: int, conn: Any = None) -> str | None:
         rows = self._rows("job_state", {"id": job_id}, conn)
@@ -239,6 +253,34 @@ class SqliteStore(Store):
         with self._writing() as c:
             c.execute(Q["set_progress"], {"id": job_id, "done": done, "total": total, "message": message,
                                           "now": time.time()})
+
+    # -- batches --------------------------------------------------------------------------
+
+    def create_batch(self, *, description: str | None, metadata: str | None, parent_job_id: int | None,
+                     conn: Any = None) -> int:
+        with self._writing(conn) as c:
+            return int(c.execute(Q["create_batch"], {"description": description, "metadata": metadata,
+                                                     "parent_job_id": parent_job_id, "now": time.time()}).fetchone()[0])
+
+    def seal_batch(self, batch_id: int, callbacks: Sequence[BatchCallback], conn: Any = None) -> None:
+        with self._writing(conn) as c:
+            c.execute(Q["seal_batch"], {"id": batch_id, **common.callback_json(callbacks)})
+
+    def _batches(self, rows: list[Any], conn: Any = None, states: bool = False) -> list[BatchInfo]:
+        found = []
+        for r in rows:
+            counts = {s: int(n) for s, n in self._rows("batch_states", {"id": r[0]}, conn)} if states else None
+            found.append(common.batch_info(r, at(r[7]), utc(r[8]), None if r[2] is None else json.loads(r[2]), counts))
+        return found
+
+    def get_batches(self, ids: Sequence[int], conn: Any = None, *, states: bool = False) -> list[BatchInfo]:
+        return self._batches(self._rows("batches_by_ids", {"ids": _ids(ids)}, conn), conn, states)
+
+    def list_batches(self, *, state: str | None = None, limit: int = 50, after: int | None = None) -> list[BatchInfo]:
+        return self._batches(self._rows("list_batches", {"state": state, "limit": limit, "after": after}))
+
+    def batch_active_members(self, batch_id: int, limit: int) -> list[int]:
+        return [r[0] for r in self._rows("batch_members", {"id": batch_id, "limit": limit})]
 
     # -- reading, for operators -----------------------------------------------------------
 
@@ -276,7 +318,7 @@ class SqliteStore(Store):
     def live_process_count(self, threshold: float) -> int:
         return int(self._rows("live_process_count", {"now": time.time(), "threshold": threshold})[0][0])
 
-    def _with_details(self, rows: list[Any], conn: Any = None) -> list[JobInfo]:
+    def _with_details(self, rows: list[Any], conn: Any = None, *, dependencies: bool = False) -> list[JobInfo]:
         jobs = [_job(r) for r in rows]
         if not jobs:
             return []
@@ -288,10 +330,15 @@ class SqliteStore(Store):
         finished = common.finished_ids(jobs)
         results = [(r[0], json.loads(r[1])) for r in self._rows("results_of_jobs", {"ids": _ids(finished)}, conn)] \
             if finished else []
-        return common.with_details(jobs, errors, progress, results)
+        detailed = common.with_details(jobs, errors, progress, results)
+        if not dependencies:
+            return detailed
+        waits = [(r[0], Dependency(r[1], r[2], r[3])) for r in self._rows("dependencies_of_jobs", {"ids": ids}, conn)]
+        waited = [(r[0], r[1]) for r in self._rows("dependents_of_jobs", {"ids": ids}, conn)]
+        return common.with_dependencies(detailed, waits, waited)
 
     def get_jobs(self, ids: Sequence[int], conn: Any = None) -> list[JobInfo]:
-        return self._with_details(self._rows("jobs_by_ids", {"ids": _ids(ids)}, conn), conn)
+        return self._with_details(self._rows("jobs_by_ids", {"ids": _ids(ids)}, conn), conn, dependencies=True)
 
     def list_jobs(self, *, state: str | None = None, queue: str | None = None, class_path: str | None = None,
                   limit: int = 50, after: int | None = None) -> list[JobInfo]:

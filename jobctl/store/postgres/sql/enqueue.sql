@@ -6,12 +6,14 @@
 WITH t AS (
     SELECT COALESCE(%(run_at)s::timestamptz, now() + %(delay)s::float8 * interval '1 second') AS at
 ), ins AS (
-    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, concurrency_key, timeout_s)
+    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, concurrency_key, timeout_s,
+                             batch_id, on_dependency_failure)
     SELECT %(queue)s, %(class)s, %(priority)s,
-           CASE WHEN t.at > now() THEN 'scheduled' ELSE %(due_state)s END,
-           %(arguments)s, %(key)s, t.at, %(concurrency_key)s, %(timeout)s::float8
+           CASE WHEN %(waits)s THEN 'waiting' WHEN t.at > now() THEN 'scheduled' ELSE %(due_state)s END,
+           %(arguments)s, %(key)s, t.at, %(concurrency_key)s, %(timeout)s::float8, %(batch_id)s::bigint,
+           %(on_dependency_failure)s::text
     FROM t
-    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')
+    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed', 'waiting')
     DO NOTHING
     RETURNING id, state, queue
 )
@@ -21,16 +23,17 @@ FROM ins;
 -- name: insert_jobs
 -- Insert many jobs in one statement (keys, waits); duplicates of active keys are skipped; one notify per queue.
 WITH ins AS (
-    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, timeout_s)
-    SELECT u.q, u.c, u.p, CASE WHEN u.at > now() THEN 'scheduled' ELSE 'ready' END, u.a, u.k, u.at, u.t
+    INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, scheduled_at, timeout_s, batch_id)
+    SELECT u.q, u.c, u.p, CASE WHEN u.at > now() THEN 'scheduled' ELSE 'ready' END, u.a, u.k, u.at, u.t, u.b
     FROM (
-        SELECT q, c, p, a, k, COALESCE(r, now() + d * interval '1 second') AS at, t, o
+        SELECT q, c, p, a, k, COALESCE(r, now() + d * interval '1 second') AS at, t, b, o
         FROM unnest(%(queues)s::text[], %(classes)s::text[], %(priorities)s::int[], %(arguments)s::json[],
-                    %(keys)s::text[], %(run_ats)s::timestamptz[], %(delays)s::float8[], %(timeouts)s::float8[])
-             WITH ORDINALITY AS x(q, c, p, a, k, r, d, t, o)
+                    %(keys)s::text[], %(run_ats)s::timestamptz[], %(delays)s::float8[], %(timeouts)s::float8[],
+                    %(batch_ids)s::bigint[])
+             WITH ORDINALITY AS x(q, c, p, a, k, r, d, t, b, o)
     ) u
     ORDER BY u.o
-    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed')
+    ON CONFLICT (key) WHERE key IS NOT NULL AND state IN ('scheduled', 'ready', 'blocked', 'claimed', 'waiting')
     DO NOTHING
     RETURNING state, queue
 ), woken AS (
@@ -50,7 +53,7 @@ SELECT count(*) FROM unnest(%(queues)s::text[]) AS q WHERE pg_notify('jobctl', q
 -- name: find_active_by_key
 -- The active job holding a unique key.
 SELECT id, state FROM jobctl_jobs
-WHERE key = %(key)s AND state IN ('scheduled', 'ready', 'blocked', 'claimed');
+WHERE key = %(key)s AND state IN ('scheduled', 'ready', 'blocked', 'claimed', 'waiting');
 
 -- name: job_state
 -- The state of one job.

@@ -56,7 +56,7 @@ SELECT count(*) AS n FROM jobctl_processes WHERE last_heartbeat_at >= now() - %(
 -- name: list_jobs
 -- One page of jobs, newest first, optionally filtered; `after` is the last id of the previous page.
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
-       claimed_at, finished_at, process_id
+       claimed_at, finished_at, process_id, batch_id
 FROM jobctl_jobs
 WHERE (%(state)s::text IS NULL OR state = %(state)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND (%(class)s::text IS NULL OR class = %(class)s) AND (%(after)s::bigint IS NULL OR id < %(after)s)
@@ -66,7 +66,7 @@ LIMIT %(limit)s;
 -- name: jobs_by_ids
 -- Jobs by id.
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
-       claimed_at, finished_at, process_id
+       claimed_at, finished_at, process_id, batch_id
 FROM jobctl_jobs WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id DESC;
 
 -- name: errors_of_jobs
@@ -113,7 +113,7 @@ WITH r AS (
     WHERE id = ANY(%(ids)s::bigint[]) AND state = 'failed'
       AND (key IS NULL OR NOT EXISTS (
           SELECT 1 FROM jobctl_jobs AS a
-          WHERE a.key = j.key AND a.state IN ('scheduled', 'ready', 'blocked', 'claimed')))
+          WHERE a.key = j.key AND a.state IN ('scheduled', 'ready', 'blocked', 'claimed', 'waiting')))
     RETURNING id, queue
 ), woken AS (
     SELECT DISTINCT queue FROM r
@@ -121,9 +121,9 @@ WITH r AS (
 SELECT id, (SELECT count(*) FROM woken WHERE pg_notify('jobctl', queue) IS NULL) AS _ FROM r;
 
 -- name: discard_jobs
--- Failed, ready, scheduled or blocked jobs to discarded.
+-- Failed, ready, scheduled, blocked or waiting jobs to discarded.
 UPDATE jobctl_jobs SET state = 'discarded', finished_at = now(), claim_token = NULL
-WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('failed', 'ready', 'scheduled', 'blocked')
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('failed', 'ready', 'scheduled', 'blocked', 'waiting')
 RETURNING id;
 
 -- name: delete_jobs
@@ -202,5 +202,5 @@ UPDATE jobctl_jobs SET scheduled_at = now() WHERE state = 'scheduled' RETURNING 
 -- name: waiting_jobs
 -- Jobs waiting to run (scheduled, ready or blocked), oldest first (the testing helpers' view).
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
-       claimed_at, finished_at, process_id
+       claimed_at, finished_at, process_id, batch_id
 FROM jobctl_jobs WHERE state IN ('scheduled', 'ready', 'blocked') ORDER BY id;

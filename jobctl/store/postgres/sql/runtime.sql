@@ -79,6 +79,7 @@ SELECT id, queue, class, attempts - attempts_base, arguments::text FROM jobctl_j
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
     RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
@@ -94,11 +95,12 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id
 )
 SELECT * FROM claimed
 UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
-SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8,
+       NULL::bigint
 WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 
 -- name: claim_any_paused
@@ -106,6 +108,7 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
     RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
@@ -121,13 +124,14 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_queue
 -- Finish the previous batch and claim the next from one queue (unless paused): priority, then age.
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
     RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
@@ -143,13 +147,14 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_prefix
 -- Finish the previous batch and claim the next from queues matching a LIKE pattern while none is paused.
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
     RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
@@ -165,11 +170,12 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id
 )
 SELECT * FROM claimed
 UNION ALL  -- a row of NULLs says "some queue is paused: claim again with the statement that skips them"
-SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8
+SELECT NULL::bigint, NULL::text, NULL::text, NULL::integer, NULL::text, NULL::integer, NULL::integer, NULL::float8,
+       NULL::bigint
 WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 
 -- name: claim_prefix_paused
@@ -177,6 +183,7 @@ WHERE EXISTS (SELECT 1 FROM jobctl_pauses);
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+      AND batch_id IS NULL  -- batch members finish through finish_members, which counts them
     RETURNING queue
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
@@ -192,19 +199,60 @@ WHERE id = ANY(ARRAY(
     ORDER BY priority, id
     LIMIT %(limit)s::integer
     FOR UPDATE SKIP LOCKED))
-RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments::text, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: finish_with_results
 -- Mark jobs finished and keep what they returned (fenced by the claim token, like every completion).
 WITH done AS (
     UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
     WHERE id = ANY(%(ids)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+      AND batch_id IS NULL  -- batch members finish through finish_members_with_results
     RETURNING id, queue
 ), stored AS (
     INSERT INTO jobctl_results (job_id, value)
     SELECT g.id, g.value FROM unnest(%(ids)s::bigint[], %(values)s::json[]) AS g(id, value)
     WHERE g.id IN (SELECT id FROM done)
     ON CONFLICT (job_id) DO UPDATE SET value = EXCLUDED.value
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+SELECT count(*) FROM done;
+
+-- name: finish_members_with_results
+-- finish_with_results for batch members: each batch counts its finished members here, one row per batch.
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(ids)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+    RETURNING id, queue, batch_id
+), batched AS (  -- batch members count as finished here, one row per batch (nothing for unbatched jobs)
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
+), stored AS (
+    INSERT INTO jobctl_results (job_id, value)
+    SELECT g.id, g.value FROM unnest(%(ids)s::bigint[], %(values)s::json[]) AS g(id, value)
+    WHERE g.id IN (SELECT id FROM done)
+    ON CONFLICT (job_id) DO UPDATE SET value = EXCLUDED.value
+), counted AS (
+    INSERT INTO jobctl_throughput (minute, source, queue, finished)
+    SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue
+    ON CONFLICT (minute, source, queue) DO UPDATE SET finished = jobctl_throughput.finished + EXCLUDED.finished
+)
+SELECT count(*) FROM done;
+
+-- name: finish_members
+-- Mark batch members finished (fenced) and count them in their batches: one UPDATE per batch, in id order
+-- (two workers finishing members of the same batches lock them in the same order).
+WITH done AS (
+    UPDATE jobctl_jobs SET state = 'finished', finished_at = now(), attempts = attempts + 1, claim_token = NULL
+    WHERE id = ANY(%(done)s::bigint[]) AND claim_token = %(token)s::bigint AND state = 'claimed'
+    RETURNING queue, batch_id
+), batched AS (
+    UPDATE jobctl_batches AS b SET finished = b.finished + (SELECT count(*) FROM done WHERE done.batch_id = b.id)
+    WHERE b.id = ANY(ARRAY(SELECT DISTINCT batch_id FROM done WHERE batch_id IS NOT NULL ORDER BY 1))
+    RETURNING b.id
 ), counted AS (
     INSERT INTO jobctl_throughput (minute, source, queue, finished)
     SELECT date_trunc('minute', now()), %(process_id)s::bigint, queue, count(*) FROM done GROUP BY queue

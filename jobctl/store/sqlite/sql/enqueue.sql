@@ -4,9 +4,9 @@
 -- name: insert_job
 -- Insert one job, ready now or scheduled; with an active job holding the same key, insert nothing.
 INSERT INTO jobctl_jobs (queue, class, priority, state, arguments, key, enqueued_at, scheduled_at, concurrency_key,
-                         timeout_s)
-VALUES (:queue, :class, :priority, CASE WHEN :at > :now THEN 'scheduled' ELSE 'ready' END,
-        :arguments, :key, :now, :at, :concurrency_key, :timeout)
+                         timeout_s, batch_id, on_dependency_failure)
+VALUES (:queue, :class, :priority, CASE WHEN :waits THEN 'waiting' WHEN :at > :now THEN 'scheduled' ELSE 'ready' END,
+        :arguments, :key, :now, :at, :concurrency_key, :timeout, :batch_id, :on_dependency_failure)
 ON CONFLICT DO NOTHING
 RETURNING id, state;
 
@@ -19,7 +19,7 @@ VALUES (?1, ?2, ?3, 'ready', ?4, ?5, ?5);
 -- name: find_active_by_key
 -- The active job holding a unique key.
 SELECT id, state FROM jobctl_jobs
-WHERE key = :key AND state IN ('scheduled', 'ready', 'blocked', 'claimed');
+WHERE key = :key AND state IN ('scheduled', 'ready', 'blocked', 'claimed', 'waiting');
 
 -- name: job_state
 -- The state of one job.

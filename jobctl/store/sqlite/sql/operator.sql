@@ -50,7 +50,7 @@ SELECT count(*) AS n FROM jobctl_processes WHERE last_heartbeat_at >= :now - :th
 -- name: list_jobs
 -- One page of jobs, newest first, optionally filtered; `after` is the last id of the previous page.
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
-       claimed_at, finished_at, process_id
+       claimed_at, finished_at, process_id, batch_id
 FROM jobctl_jobs
 WHERE (:state IS NULL OR state = :state) AND (:queue IS NULL OR queue = :queue)
   AND (:class IS NULL OR class = :class) AND (:after IS NULL OR id < :after)
@@ -60,7 +60,7 @@ LIMIT :limit;
 -- name: jobs_by_ids
 -- Jobs by id.
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
-       claimed_at, finished_at, process_id
+       claimed_at, finished_at, process_id, batch_id
 FROM jobctl_jobs WHERE id IN (SELECT value FROM json_each(:ids)) ORDER BY id DESC;
 
 -- name: errors_of_jobs
@@ -103,13 +103,13 @@ SET state = 'ready', scheduled_at = :now, finished_at = NULL, claim_token = NULL
 WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'failed'
   AND (key IS NULL OR NOT EXISTS (
       SELECT 1 FROM jobctl_jobs AS a
-      WHERE a.key = jobctl_jobs.key AND a.state IN ('scheduled', 'ready', 'blocked', 'claimed')))
+      WHERE a.key = jobctl_jobs.key AND a.state IN ('scheduled', 'ready', 'blocked', 'claimed', 'waiting')))
 RETURNING id, queue;
 
 -- name: discard_jobs
--- Failed, ready, scheduled or blocked jobs to discarded.
+-- Failed, ready, scheduled, blocked or waiting jobs to discarded.
 UPDATE jobctl_jobs SET state = 'discarded', finished_at = :now, claim_token = NULL
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('failed', 'ready', 'scheduled', 'blocked')
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('failed', 'ready', 'scheduled', 'blocked', 'waiting')
 RETURNING id;
 
 -- name: delete_jobs
@@ -175,5 +175,5 @@ UPDATE jobctl_jobs SET scheduled_at = :now WHERE state = 'scheduled' RETURNING i
 -- name: waiting_jobs
 -- Jobs waiting to run (scheduled, ready or blocked), oldest first (the testing helpers' view).
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
-       claimed_at, finished_at, process_id
+       claimed_at, finished_at, process_id, batch_id
 FROM jobctl_jobs WHERE state IN ('scheduled', 'ready', 'blocked') ORDER BY id;

@@ -62,9 +62,11 @@ ON CONFLICT (minute, source, queue) DO UPDATE
 SET finished = finished + excluded.finished, failed = failed + excluded.failed;
 
 -- name: finish_jobs
--- Mark a batch finished (fenced by the claim token); their ids and queues, to count them.
+-- Mark a batch finished (fenced by the claim token); their ids and queues, to count them. Members of a
+-- jobctl batch only when `members` says these are (the interface's rule: see Session.claim).
 UPDATE jobctl_jobs SET state = 'finished', finished_at = :now, attempts = attempts + 1, claim_token = NULL
 WHERE id IN (SELECT value FROM json_each(:done)) AND claim_token = :token AND state = 'claimed'
+  AND (batch_id IS NULL OR :members)
 RETURNING id, queue;
 
 -- name: store_result
@@ -80,7 +82,7 @@ WHERE id IN (
     WHERE state = 'ready' AND (priority, id) > (:after_priority, :after_id)
       AND queue NOT IN (SELECT queue FROM jobctl_pauses)
     ORDER BY priority, id LIMIT :limit)
-RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_queue
 -- Claim the next batch from one queue (unless paused): priority, then age (after the keyset hint).
@@ -90,7 +92,7 @@ WHERE id IN (
     WHERE state = 'ready' AND queue = :queue AND (priority, id) > (:after_priority, :after_id)
       AND NOT EXISTS (SELECT 1 FROM jobctl_pauses WHERE queue = :queue)
     ORDER BY priority, id LIMIT :limit)
-RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: claim_prefix
 -- Claim the next batch from queues matching a GLOB pattern (unpaused): priority, then age (after the hint).
@@ -100,7 +102,7 @@ WHERE id IN (
     WHERE state = 'ready' AND queue GLOB :pattern AND (priority, id) > (:after_priority, :after_id)
       AND queue NOT IN (SELECT queue FROM jobctl_pauses)
     ORDER BY priority, id LIMIT :limit)
-RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s;
+RETURNING id, queue, class, priority, arguments, attempts, attempts_base, timeout_s, batch_id;
 
 -- name: queue_of_job
 -- The queue a job is on now (a retry may move it: its run is counted where it ran).
