@@ -27,6 +27,13 @@ def last_error(job_id: int) -> tuple[str, str]:
     return info.errors[-1].error_class, info.errors[-1].message
 
 
+def registered_children(url: str) -> set[int] | None:
+    """The pids of the worker and the dispatcher once both registered (a process seen forking may not be
+    one of them yet)."""
+    pids = {r[0] for r in query(url, "SELECT pid FROM jobctl_processes WHERE kind IN ('worker', 'dispatcher')")}
+    return pids if len(pids) == 2 else None
+
+
 def test_a_plain_job_past_its_timeout_fails_and_its_worker_is_replaced(database_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "queue.yml", threads=2, processes=1, shutdown_timeout=5)
     log = tmp_path / "log"
@@ -62,8 +69,8 @@ def test_async_jobs_are_cancelled_and_retried_when_retry_on_names_jobtimeout(dat
     log = tmp_path / "log"
     proc = start(database_url, config, log=log)
     try:
-        wait_for(lambda: children_of(proc.pid), what="the children")
-        workers = set(children_of(proc.pid))
+        workers = wait_for(lambda: registered_children(database_url), what="the worker and the dispatcher")
+        assert set(children_of(proc.pid)) == workers
         cancelled, retried = rj.AsyncStuck.perform_later(), rj.RetriedAfterTimeout.perform_later()
         per_call = rj.AsyncStuck.set(timeout=0.2).perform_later()
         wait_for(lambda: jobctl.get_job(cancelled.id).state == "failed", timeout=20, what="the cancellation")
