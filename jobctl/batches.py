@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from jobctl import arguments, database
-from jobctl.errors import DatabaseError, JobNotFound, OptionError
+from jobctl.errors import JobNotFound, OptionError
 from jobctl.job import BatchHandle, ConfiguredJob, Job, JobHandle
 from jobctl.records import BATCH_STATES, BatchCallback, BatchInfo, NewJob
 
@@ -103,7 +103,7 @@ class Batch(BatchHandle):
         # batch is sealed as it is; inside a transaction that failed there is nothing left to seal.
         try:
             store.seal_batch(self.id, self._stored_callbacks(), self._conn)
-        except DatabaseError:
+        except Exception:  # the block's own exception is the one to see (it propagates)
             pass
 
     def info(self) -> BatchInfo:

@@ -241,3 +241,24 @@ def test_bad_batch_and_dependency_input_is_refused_in_one_line() -> None:
         jobctl.chain(bj.Part, bj.Part("x"))  # type: ignore[arg-type]
     with pytest.raises(jobctl.JobNotFound):
         jobctl.get_batch(999_999)
+
+
+def test_a_block_that_raises_seals_what_it_enqueued_and_its_exception_propagates(configured: str) -> None:
+    with pytest.raises(ZeroDivisionError), jobctl.batch(**bj.callbacks()) as batch:
+        bj.Part.perform_later("before the error")
+        1 / 0  # noqa: B018
+    assert batch.info().state == "running" and batch.info().total == 1  # sealed: it ends when its job does
+    drain(configured)
+    assert jobctl.get_batch(batch.id).state == "finished"
+    conn = _open(configured)
+    try:
+        with pytest.raises(ZeroDivisionError), jobctl.using(conn), jobctl.batch():
+            bj.Part.perform_later("rolled back")
+            if urls.parse(configured).backend == "postgresql":
+                with pytest.raises(psycopg.errors.DivisionByZero):
+                    conn.execute("SELECT 1 / 0")  # the caller's transaction is aborted: nothing can be sealed
+            1 / 0  # noqa: B018
+        conn.rollback()
+    finally:
+        conn.close()
+    assert [b.id for b in database.get_store().list_batches()] == [batch.id]

@@ -81,3 +81,11 @@ def test_bad_batch_input_is_one_line(configured: str, args: tuple[str, ...], mes
     done = cli(*args, url=configured)
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [message]
+
+
+def test_discard_takes_waiting_jobs_and_their_dependents_follow(configured: str) -> None:
+    first, second, third = jobctl.chain(Echo(1), Echo(2), Echo(3)).perform_later()
+    done = cli("discard", "--state", "waiting", "--yes", "--json", url=configured)
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(done.stdout)["ids"]) in ([second.id, third.id], [second.id])
+    assert (first.state, second.state, third.state) == ("ready", "discarded", "discarded")

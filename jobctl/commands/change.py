@@ -22,7 +22,7 @@ QueueOpt = Annotated[str | None, typer.Option(metavar="QUEUE", help="Only jobs o
 ClassOpt = Annotated[str | None, typer.Option("--class", metavar="CLASS", help="Only jobs of CLASS.")]
 IdsArg = Annotated[list[int] | None, typer.Argument(metavar="ID", help="Job ids.", show_default=False, min=1,
                                                     max=MAX_ID)]
-DISCARDABLE = ("failed", "ready", "scheduled", "blocked")
+DISCARDABLE = ("failed", "ready", "scheduled", "blocked", "waiting")
 
 
 def _confirm(action: str, count: int, *, yes: bool) -> None:

@@ -42,6 +42,7 @@ STATUS = {
     "scheduled": TaskResultStatus.READY,
     "ready": TaskResultStatus.READY,
     "blocked": TaskResultStatus.READY,
+    "waiting": TaskResultStatus.READY,  # for the jobs it depends on (jobctl's workflows)
     "claimed": TaskResultStatus.RUNNING,
     "finished": TaskResultStatus.SUCCESSFUL,
     "failed": TaskResultStatus.FAILED,
