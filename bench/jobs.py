@@ -26,3 +26,12 @@ class Stamp(jobctl.Job):
             os.write(fd, line)  # one write with O_APPEND: whole lines even from several processes
         finally:
             os.close(fd)
+
+
+class Limited(jobctl.Job):
+    """A no-op limited to one run at a time per key (the concurrency-keys curve, bench/curves.py)."""
+
+    limits_concurrency = jobctl.ConcurrencyLimit(to=1, key=lambda key: key)
+
+    def perform(self, key: int) -> None:
+        pass

@@ -217,6 +217,11 @@ def render(records: Records, s: Settings, *, elapsed: float, server_version: str
         w("| 1M backlog, 1M retained, `jobctl stats` | not run (BENCH_BIG=1) | SPEC §8 | – |")
     w("")
 
+    from bench import curves
+
+    curve_text = curves.render(records, mf)
+    if curve_text:
+        w(curve_text)
     problems = [r for r in records if r.get("ok") is False]
     noisy = [r for r in records if r.get("foreign_cpu_pct", 0) > mf]
     if problems or noisy:

@@ -355,6 +355,10 @@ class Bench:
                     self.trial("chancy", rnd, lambda: self.peer("chancy", self.python312))
                 self.trial("jobctl_sqlite", rnd, self.jobctl_sqlite)
                 self.trial("jobctl_idle", rnd, self.jobctl_idle)
+            if self.s.curves:
+                from bench.curves import Curves
+
+                Curves(self).run()
             if self.s.big:
                 self.big()
         finally:
