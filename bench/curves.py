@@ -21,7 +21,10 @@ over by the database's own trigger: `perform_all_later` inserts limited jobs one
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +35,7 @@ import psycopg
 
 import jobctl
 from bench import jobctl_trials as jt
-from bench.common import cluster_cpu_s, log, median, percentile
+from bench.common import BENCH, cluster_cpu_s, log, median, percentile
 from bench.jobs import Limited, Noop, Stamp
 
 
@@ -285,6 +288,8 @@ class Curves:
         for rnd in range(1, self.rounds + 1):
             for n in self.backlogs:
                 b.trial(f"curve_backlog_{n}", rnd, lambda n=n: self.backlog(n))
+                # The bare loop of bench/ceiling.py on the same backlog: what PostgreSQL alone does at that size.
+                b.trial(f"curve_ceiling_{n}", rnd, lambda n=n: self.ceiling(n))
             for q in self.queues:
                 b.trial(f"curve_queues_{q}", rnd, lambda q=q: self.spread(q))
             for keys in (0, self.limited_n, self.limited_n // 10):
@@ -310,6 +315,16 @@ class Curves:
         result = drain_then_latency(url, n, max(self.b.s.drain_timeout_s, 900), 50, self.b.s.latency_gap_s)
         result["fill_s"] = round(fill_s, 2)
         return result
+
+    def ceiling(self, n: int) -> dict[str, Any]:
+        url = self.b.fresh_db("jobctl_curve")
+        out = subprocess.run([sys.executable, str(BENCH / "ceiling.py"), url, str(n), "--procs", "2",
+                              "--batch", str(self.b.s.ceiling_batch)],
+                             capture_output=True, text=True, timeout=max(self.b.s.drain_timeout_s, 900) + 60)
+        lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise RuntimeError(f"ceiling.py exited {out.returncode}: {out.stderr.strip()[-800:]}")
+        return dict(lines[-1])
 
     def spread(self, queues: int) -> dict[str, Any]:
         url = self.b.fresh_db("jobctl_curve")
@@ -398,19 +413,28 @@ def render(records: list[dict[str, Any]], max_foreign: float) -> str:
         w("**Backlog.** A ready backlog of N no-op jobs written in SQL, ANALYZEd; `jobctl start` (defaults) drains "
           "it; then, with the same runtime idle, 50 single `Stamp` jobs 20 ms apart: pickup latency from the "
           "enqueue's commit to the job starting (the table now holds N finished rows and the drain's dead index "
-          "entries).")
+          "entries). The bare ceiling (bench/ceiling.py) drains the same backlog in the same round: where it "
+          "falls too, PostgreSQL itself does.")
         w("")
-        w("| backlog | drain, jobs/s | wall from launch, s | pickup p50, ms | pickup p99, ms | foreign CPU % |")
-        w("|---|---|---|---|---|---|")
-        drains, p50s = [], []
+        w("| backlog | drain, jobs/s | wall from launch, s | bare ceiling on the same backlog, jobs/s "
+          "| jobctl ÷ ceiling | pickup p50, ms | pickup p99, ms | foreign CPU % |")
+        w("|---|---|---|---|---|---|---|---|")
+        drains, p50s, bare = [], [], []
         for n in backlog:
             rows, clean = _rows(records, f"curve_backlog_{n}", max_foreign)
+            crows, cclean = _rows(records, f"curve_ceiling_{n}", max_foreign)
             drains.append(_med(rows, "drain_db_per_s"))
+            bare.append(_med(crows, "drain_db_per_s"))
             p50s.append(_med(rows, "latency_p50_ms"))
+            by_round = {r["round"]: r["drain_db_per_s"] for r in crows if r.get("drain_db_per_s")}
+            ratios = [r["drain_db_per_s"] / by_round[r["round"]] for r in rows
+                      if r.get("drain_db_per_s") and r["round"] in by_round]
+            ratio = f"{median(ratios):.2f}×" if ratios else "–"
             w(f"| {n:,} | {_cell(rows, clean, 'drain_db_per_s')} | {_cell(rows, clean, 'drain_wall_s', 2)} "
+              f"| {_cell(crows, cclean, 'drain_db_per_s')} | {ratio} "
               f"| {_cell(rows, clean, 'latency_p50_ms', 2)} | {_cell(rows, clean, 'latency_p99_ms', 2)} "
-              f"| {_foreign(rows)} |")
-        w(f"| flat? | {_flat(drains)} | | {_flat(p50s, higher_is_better=False)} | | |")
+              f"| {_foreign(rows + crows)} |")
+        w(f"| flat? | {_flat(drains)} | | {_flat(bare)} | | {_flat(p50s, higher_is_better=False)} | | |")
         w("")
     queues = sizes("curve_queues_")
     if queues:

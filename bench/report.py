@@ -83,6 +83,15 @@ def render(records: Records, s: Settings, *, elapsed: float, server_version: str
       f"Trials with more than {mf:g}% CPU used by other processes are left out of the medians "
       f"(\"noisy\": no clean trial was left); {discarded} disturbed attempt(s) were discarded and run again.")
     w("")
+    foreign_all = [float(r.get("foreign_cpu_pct", 0)) for r in records]
+    if discarded or any(f > 1 for f in foreign_all):
+        kept = [float(r.get("foreign_cpu_pct", 0)) for r in records if r.get("foreign_cpu_pct", 0) <= mf]
+        w(f"**The machine was shared** during this run (other engineers' test suites and benchmarks on the same "
+          f"2 cores): other processes used a median {median(foreign_all) or 0:.1f}% (max {max(foreign_all):.1f}%) "
+          f"of its CPU over the trials, {median(kept) or 0:.1f}% over those counted; {discarded} disturbed "
+          f"attempt(s) were run again. Their disk flushes are not counted as CPU but slow every durable commit "
+          f"(see pgbench's spread): compare figures within this run only.")
+        w("")
     w("## Against the peers and the bare ceiling (same cluster, same run)")
     w("")
     if skipped312:
@@ -237,3 +246,31 @@ def render(records: Records, s: Settings, *, elapsed: float, server_version: str
     w("Raw trials: bench/results/latest.jsonl (one JSON line each, with CPU: machine, PostgreSQL, foreign).")
     w("")
     return "\n".join(out)
+
+
+def main() -> int:
+    """Re-render bench/results/latest.md from latest.jsonl (same BENCH_* settings as the run)."""
+    import argparse
+    import json
+    import sys
+
+    from bench.common import BENCH
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--elapsed-min", type=float, required=True, help="the run's duration, as its log said")
+    p.add_argument("--server-version", default="15")
+    a = p.parse_args()
+    results = BENCH / "results"
+    rows = [json.loads(line) for line in (results / "latest.jsonl").read_text().splitlines() if line.strip()]
+    records = [r for r in rows if not r.get("discarded")]
+    text = render(records, Settings.from_env(), elapsed=a.elapsed_min * 60, server_version=a.server_version,
+                  discarded=sum(1 for r in rows if r.get("discarded")))
+    (results / "latest.md").write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":  # .bench-venv/bin/python -m bench.report --elapsed-min M (from the repo's root)
+    import sys
+
+    sys.exit(main())
