@@ -78,7 +78,7 @@ demo: venv
 	$(PY) examples/demo.py $(if $(DATABASE),--database '$(DATABASE)')
 
 clean:
-	rm -rf $(VENV) $(VENV6) .bench-venv build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV6) .bench-venv .bench-venv312 build dist *.egg-info .mypy_cache .ruff_cache
 
 # Kill -9 workers, dispatchers and a supervisor, restart PostgreSQL, while 20,000 jobs drain;
 # then check nothing was lost (SPEC 9). Loopback only, its own throwaway cluster, ≤ 10 minutes.
@@ -96,8 +96,10 @@ man: venv
 top: venv
 	$(VENV)/bin/jobctl top --database '$(if $(DATABASE),$(DATABASE),sqlite:///$(CURDIR)/examples/demo.sqlite3)' $(TOP_ARGS)
 
-# jobctl against PgQueuer and procrastinate on a throwaway PostgreSQL (SPEC 8); never part of `make test`.
-# BENCH_QUICK=1: a 1-2 minute smoke run; BENCH_BIG=1: also the 1M-job figures. Table: bench/results/latest.md.
+# jobctl against PgQueuer, procrastinate, oban and chancy (those two on a Python >= 3.12 venv when the machine
+# has one) and a bare claim/ack ceiling on a throwaway PostgreSQL, then the curves (SPEC 8, 16); never part of
+# `make test`. BENCH_QUICK=1: a smoke run of a few minutes; BENCH_CURVES=0: no curves; BENCH_BIG=1: also the
+# 1M-job figures. Table: bench/results/latest.md.
 .PHONY: bench
 bench: venv
 	$(PY) bench/run.py

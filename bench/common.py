@@ -57,6 +57,8 @@ class Settings:
     retained_pairs: int    # interleaved (none retained, 1M retained) drain pairs
     retained_n: int        # jobs drained in each of those drains
     pgss: bool             # pg_stat_statements on the cluster, top statements of each jobctl drain reported
+    curves: bool           # the SPEC §16 curves (bench/curves.py) after the rounds
+    ceiling_batch: int     # jobs per claim of the bare ceiling loop (bench/ceiling.py)
     only: frozenset[str]   # run only these trials (BENCH_ONLY=jobctl_pg,latency,...); empty = all
 
     @classmethod
@@ -87,11 +89,15 @@ class Settings:
             retained_pairs=_int("BENCH_RETAINED_PAIRS", 3),
             retained_n=_int("BENCH_RETAINED_N", 200_000),
             pgss=os.environ.get("BENCH_PGSS", "") not in ("", "0"),
+            curves=os.environ.get("BENCH_CURVES", "1") not in ("", "0"),
+            ceiling_batch=_int("BENCH_CEILING_BATCH", 200),
             only=only,
         )
 
     def wants(self, trial: str) -> bool:
-        return not self.only or trial in self.only
+        """Whether BENCH_ONLY lets `trial` run: its name, or a prefix ending in `*` (`curve_*`, `curve_backlog*`)."""
+        return not self.only or trial in self.only or any(
+            o.endswith("*") and trial.startswith(o[:-1]) for o in self.only)
 
 
 def load_pgcluster() -> Any:

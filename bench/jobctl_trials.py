@@ -177,9 +177,10 @@ class Db:
         return tuple(self.conn.execute(sql).fetchone())
 
     def left(self) -> bool:
-        """Whether any job is still ready or claimed (both are partial-index lookups)."""
+        """Whether any job is still ready, claimed or blocked (all partial-index lookups)."""
         row = self.one("SELECT EXISTS (SELECT 1 FROM jobctl_jobs WHERE state = 'ready') "
-                       "OR EXISTS (SELECT 1 FROM jobctl_jobs WHERE state = 'claimed')")
+                       "OR EXISTS (SELECT 1 FROM jobctl_jobs WHERE state = 'claimed') "
+                       "OR EXISTS (SELECT 1 FROM jobctl_jobs WHERE state = 'blocked')")
         return bool(row[0])
 
     def spans(self) -> dict[str, Any]:

@@ -33,3 +33,12 @@ class BatchDone(jobctl.Job):
 
     def perform(self, batch: jobctl.BatchInfo) -> None:
         pass
+
+
+class Limited(jobctl.Job):
+    """A no-op limited to one run at a time per key (the concurrency-keys curve, bench/curves.py)."""
+
+    limits_concurrency = jobctl.ConcurrencyLimit(to=1, key=lambda key: key)
+
+    def perform(self, key: int) -> None:
+        pass

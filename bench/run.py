@@ -1,15 +1,20 @@
-"""`make bench`: jobctl against PgQueuer and procrastinate on one fresh PostgreSQL, plus PostgreSQL's ceiling.
+"""`make bench`: jobctl against PgQueuer, procrastinate, oban and chancy on one fresh PostgreSQL, with
+PostgreSQL's ceiling (pgbench), a bare claim/ack drain ceiling in the same rounds, and the curves.
 
-    python bench/run.py                 # 3 interleaved rounds, medians; about 8 minutes
-    BENCH_QUICK=1 python bench/run.py   # 1 round, small N: a smoke run of about 2 minutes
+    python bench/run.py                 # 3 interleaved rounds, then the curves; about 20-25 minutes
+    BENCH_QUICK=1 python bench/run.py   # 1 round, small N, small curves: a smoke run of a few minutes
+    BENCH_CURVES=0 python bench/run.py  # the rounds only
     BENCH_BIG=1 python bench/run.py     # also the 1M-job figures (sustained drain, retained history, stats)
 
 Creates (once) the bench virtualenv `.bench-venv` (jobctl from this repo, procrastinate 3.10.0, PgQueuer
-1.6.0) and re-runs itself with its python. Starts one throwaway PostgreSQL 15 cluster (tests/pgcluster.py,
-server defaults) and removes it at the end. Each round runs, in this order: the pgbench ceiling, jobctl
-on PostgreSQL (enqueue + drain), PgQueuer, procrastinate, jobctl on SQLite, and jobctl idle (queries/s,
-RSS, pickup latency). Results: a markdown table on stdout and in bench/results/latest.md, one JSON line
-per trial in bench/results/latest.jsonl. Knobs: see bench/README.md.
+1.6.0) and re-runs itself with its python; oban 0.7.0 and chancy 0.26.0 run from `.bench-venv312`
+(bench/benchenv312.py: the first Python >= 3.12 found; none: they are skipped, saying why). Starts one
+throwaway PostgreSQL 15 cluster (tests/pgcluster.py, server defaults) and removes it at the end. Each
+round runs, in this order: the pgbench ceiling, jobctl on PostgreSQL (enqueue + drain), the bare drain
+ceiling (bench/ceiling.py), jobctl's bulk enqueue and the COPY ceiling, PgQueuer, procrastinate, oban,
+chancy, jobctl on SQLite, and jobctl idle (queries/s, RSS, pickup latency); then the curves
+(bench/curves.py). Results: a markdown table on stdout and in bench/results/latest.md, one JSON line per
+trial in bench/results/latest.jsonl. Knobs: see bench/README.md.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import benchenv
+from bench import benchenv, benchenv312
 from bench.common import BENCH, PG_BIN, CpuMeter, Settings, load_pgcluster, log, wait_quiet
 
 RESULTS = BENCH / "results"
@@ -55,6 +60,9 @@ class Bench:
         os.chmod(self.tmp, 0o755)
         self.cluster = load_pgcluster().Cluster(self.tmp / "pg")
         self.postmaster = 0
+        # The peers that need Python >= 3.12 (oban, chancy): their venv's python, or why they are skipped.
+        self.python312: Path | None = None
+        self.skipped312 = ""
 
     # -- cluster -----------------------------------------------------------------------------
 
@@ -196,11 +204,11 @@ class Bench:
         jt.migrate(url)
         return jt.copy_ceiling(url, self.s.n)
 
-    def peer(self, name: str) -> dict[str, Any]:
+    def peer(self, name: str, python: Path | None = None) -> dict[str, Any]:
         env = {**os.environ, "DATABASE_URL": self.admin_url}
         for key in ("BENCH_N", "BENCH_SINGLE", "BENCH_BATCH", "BENCH_PROCS", "BENCH_ANALYZE", "BENCH_LOOP"):
             env.pop(key, None)
-        cmd = [sys.executable, str(PEERS / f"bench_{name}.py"), "--procs", "2", "--analyze", "1",
+        cmd = [str(python or sys.executable), str(PEERS / f"bench_{name}.py"), "--procs", "2", "--analyze", "1",
                "--n", str(self.s.peer_n), "--single", str(min(self.s.single, self.s.peer_n)),
                "--batch-size", str(self.s.batch)]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -208,6 +216,22 @@ class Bench:
         if out.returncode != 0 or not lines:
             raise RuntimeError(f"{name} exited {out.returncode}: {out.stderr.strip()[-800:]}")
         return lines[-1]
+
+    def bare_ceiling(self, schema: str = "bare") -> dict[str, Any]:
+        """The bare claim/ack loop of bench/ceiling.py (2 processes, batched claim and ack, durable commits);
+        schema "jobctl": the same loop on a migrated jobctl_jobs (what the schema costs, without the runtime)."""
+        url = self.fresh_db("bare_ceiling")
+        if schema == "jobctl":
+            from bench import jobctl_trials as jt
+
+            jt.migrate(url)
+        out = subprocess.run([sys.executable, str(BENCH / "ceiling.py"), url, str(self.s.n), "--procs", "2",
+                              "--batch", str(self.s.ceiling_batch), "--schema", schema],
+                             capture_output=True, text=True, timeout=self.s.drain_timeout_s + 60)
+        lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise RuntimeError(f"ceiling.py exited {out.returncode}: {out.stderr.strip()[-800:]}")
+        return dict(lines[-1])
 
     def jobctl_sqlite(self) -> dict[str, Any]:
         from bench import jobctl_trials as jt
@@ -312,16 +336,29 @@ class Bench:
         self.jsonl.write_text("")
         t0 = time.monotonic()
         try:
+            if self.s.wants("oban") or self.s.wants("chancy"):
+                self.python312, self.skipped312 = benchenv312.ensure()
+                if self.python312 is None:
+                    log(f"oban and chancy skipped: {self.skipped312}")
             self.start_cluster()
             for rnd in range(1, self.s.rounds + 1):
                 self.trial("pgbench", rnd, self.ceiling)
                 self.trial("jobctl_pg", rnd, lambda r=rnd: self.jobctl_pg(r))
+                self.trial("bare_ceiling", rnd, self.bare_ceiling)
+                self.trial("bare_on_jobctl_schema", rnd, lambda: self.bare_ceiling("jobctl"))
                 self.trial("jobctl_bulk_one_call", rnd, self.jobctl_bulk)
                 self.trial("copy_ceiling", rnd, self.copy_ceiling)
                 self.trial("pgqueuer", rnd, lambda: self.peer("pgqueuer"))
                 self.trial("procrastinate", rnd, lambda: self.peer("procrastinate"))
+                if self.python312 is not None:
+                    self.trial("oban", rnd, lambda: self.peer("oban", self.python312))
+                    self.trial("chancy", rnd, lambda: self.peer("chancy", self.python312))
                 self.trial("jobctl_sqlite", rnd, self.jobctl_sqlite)
                 self.trial("jobctl_idle", rnd, self.jobctl_idle)
+            if self.s.curves:
+                from bench.curves import Curves
+
+                Curves(self).run()
             if self.s.big:
                 self.big()
         finally:
@@ -333,7 +370,7 @@ class Bench:
         from bench import report
 
         text = report.render(self.records, self.s, elapsed=elapsed, server_version=self.server_version,
-                             discarded=self.discarded)
+                             discarded=self.discarded, skipped312=self.skipped312)
         (RESULTS / "latest.md").write_text(text)
         print(text)
         log(f"done in {elapsed / 60:.1f} min: {RESULTS / 'latest.md'}, {self.jsonl}")

@@ -4,12 +4,14 @@
 -- name: queue_counts
 -- The database's time, then active and failed jobs per queue and state with each queue's oldest
 -- ready due time (a first row of NULLs but the time when there are none).
+-- The states are ORed, not `IN (...)`: only then can the planner combine the states' partial indexes
+-- (a BitmapOr); with an IN list it scanned the whole table, finished history included (850 ms at 10M).
 SELECT now() AS now, c.queue, c.state, c.n, c.oldest_ready_at
 FROM (SELECT 1) AS one
 LEFT JOIN (
     SELECT queue, state, count(*) AS n, min(scheduled_at) FILTER (WHERE state = 'ready') AS oldest_ready_at
     FROM jobctl_jobs
-    WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'failed')
+    WHERE state = 'scheduled' OR state = 'ready' OR state = 'claimed' OR state = 'blocked' OR state = 'failed'
     GROUP BY queue, state
 ) AS c ON true;
 
