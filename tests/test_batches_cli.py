@@ -58,6 +58,26 @@ def test_batches_and_batch_show_counts_callbacks_and_what_holds_it(configured: s
                          "states", "callbacks", "parent_job", "created_at", "finished_at", "active_members"}
 
 
+def test_batch_says_why_a_callback_of_an_ended_batch_was_not_enqueued(configured: str) -> None:
+    with jobctl.batch(on_success=Echo.set(queue="mail")("ok"), on_failure=Echo.set(queue="mail")("bad")) as b:
+        Echo.perform_later(1)
+    _finish_one()
+    shown = cli("batch", str(b.id), url=configured)
+    assert shown.returncode == 0, shown.stderr
+    assert f"batch {b.id}  finished" in shown.stdout
+    assert "on_success   tests.jobs_for_tests:Echo on mail: enqueued as job" in shown.stdout
+    assert "on_failure   tests.jobs_for_tests:Echo on mail: not enqueued: every member finished" in shown.stdout
+
+
+def test_stats_and_metrics_count_waiting_jobs(configured: str) -> None:
+    jobctl.chain(Echo(1), Echo(2), Echo(3)).perform_later()
+    stats = json.loads(cli("stats", "--json", url=configured).stdout)
+    assert stats["states"]["waiting"] == 2 and stats["states"]["ready"] == 1
+    assert "waiting 2" in cli("stats", url=configured).stdout
+    metrics = cli("metrics", url=configured).stdout
+    assert 'jobctl_queue_jobs{queue="default",state="waiting"} 2.0' in metrics, metrics
+
+
 def test_show_names_the_batch_the_dependencies_and_the_dependents(configured: str) -> None:
     with jobctl.batch() as b:
         first, second = jobctl.chain(Echo(1), Echo(2)).perform_later()

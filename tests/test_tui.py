@@ -236,6 +236,17 @@ def test_opens_on_queues_with_counts_from_the_database(configured: str) -> None:
     run(TopApp(source_for(configured), interval=LONG), scenario)
 
 
+def test_the_counts_line_shows_jobs_waiting_for_their_dependencies(configured: str) -> None:
+    jobctl.chain(Echo(1), Echo(2), Echo(3)).perform_later()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await loaded(pilot)
+        counts = text(pilot, "#counts")
+        assert "ready 1" in counts and "blocked 0  waiting 2  failed 0" in counts, counts
+
+    run(TopApp(source_for(configured), interval=LONG), scenario)
+
+
 def test_claimed_executions_and_processes_panels(configured: str) -> None:
     import socket
 

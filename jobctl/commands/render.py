@@ -135,7 +135,14 @@ def show_batch(b: BatchInfo, holding: list[int]) -> None:
     for event in ("success", "failure", "finish"):
         cb = b.callback(event)
         if cb is not None:
-            became = f"enqueued as job {cb.job_id}" if cb.job_id else "not enqueued yet"
+            if cb.job_id:
+                became = f"enqueued as job {cb.job_id}"
+            elif b.state == "finished":
+                became = "not enqueued: every member finished"
+            elif b.state == "failed" and event == "success":
+                became = "not enqueued: a member failed (retrying it reopens the batch)"
+            else:
+                became = "not enqueued yet"
             rows.append((f"on_{event}", cell(f"{cb.class_path} on {cb.queue}: {became}")))
     if not b.sealed:
         rows.append(("note", cell("its `with jobctl.batch()` block has not ended: it cannot finish until it does")))

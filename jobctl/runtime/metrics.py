@@ -52,7 +52,7 @@ FLUSH_EVERY_S = 1.0
 """A busy executor thread writes its tallies this often."""
 OUTCOMES = {"finished": "finished", "retry": "retried", "failed": "failed", "discarded": "discarded"}
 """A run's outcome state -> the `outcome` label of jobctl_runs_total (and `crashed`, counted by the supervisor)."""
-STATES = ("scheduled", "ready", "claimed", "blocked", "failed")
+STATES = ("scheduled", "ready", "claimed", "blocked", "waiting", "failed")
 
 ENABLED = False
 """Whether this process counts runs (set by `enable`, before the supervisor forks)."""
@@ -137,7 +137,7 @@ def reading_families(reading: MetricsReading | None, *, named_queues: Sequence[s
     if reading is None:
         return [up]
     jobs = GaugeMetricFamily("jobctl_queue_jobs", "Jobs per queue and state (scheduled, ready, claimed, blocked, "
-                             "failed).", labels=["queue", "state"])
+                             "waiting, failed).", labels=["queue", "state"])
     depth = GaugeMetricFamily("jobctl_queue_depth", "Jobs ready to run and waiting for a worker, per queue.",
                               labels=["queue"])
     latency = GaugeMetricFamily("jobctl_queue_latency_seconds", "How long the oldest ready job of a queue has "

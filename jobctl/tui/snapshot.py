@@ -44,6 +44,8 @@ class Counts:
     """Runs finished in the last hour (an estimate: per-minute counters, the oldest minute prorated)."""
     processes: int = 0
     """Processes with a recent heartbeat."""
+    waiting: int = 0
+    """Jobs waiting for the jobs and batches they depend on."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,6 @@ def fetch(store: Store, previous: Snapshot | None = None, *, alive_threshold: fl
                     for b in store.list_batches(limit=batches_limit))
     s = stats.states
     counts = Counts(s["ready"], s["scheduled"], s["claimed"], s["blocked"], s["failed"], stats.finished_last_hour,
-                    stats.processes)
+                    stats.processes, s.get("waiting", 0))
     return Snapshot(at, counts, totals.finished, totals.failed, rates, tuple(stats.queues), claimed, failures,
                     recurring, processes, batches)

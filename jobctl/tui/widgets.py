@@ -47,12 +47,16 @@ def banner_text(error: str, data_age: float | None, interval: float) -> Text:
 
 def counts_text(counts: Counts) -> Text:
     """`ready 12  scheduled 3  claimed 2  blocked 0  failed 5  finished/h ≈1,234  processes 4` (the last
-    hour is an estimate from per-minute counters, as in `jobctl stats`)."""
+    hour is an estimate from per-minute counters, as in `jobctl stats`); `waiting 3` after `blocked` while
+    jobs wait for their dependencies."""
     text = Text()
-    for name, value, style in (("ready", counts.ready, "green"), ("scheduled", counts.scheduled, ""),
-                               ("claimed", counts.claimed, "cyan"), ("blocked", counts.blocked, "yellow"),
-                               ("failed", counts.failed, "red"), ("finished/h", counts.finished_last_hour, ""),
-                               ("processes", counts.processes, "")):
+    shown_counts = [("ready", counts.ready, "green"), ("scheduled", counts.scheduled, ""),
+                    ("claimed", counts.claimed, "cyan"), ("blocked", counts.blocked, "yellow"),
+                    ("failed", counts.failed, "red"), ("finished/h", counts.finished_last_hour, ""),
+                    ("processes", counts.processes, "")]
+    if counts.waiting:
+        shown_counts.insert(4, ("waiting", counts.waiting, "yellow"))
+    for name, value, style in shown_counts:
         if text:
             text.append("  ")
         text.append(f"{name} ")

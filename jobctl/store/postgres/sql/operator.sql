@@ -11,7 +11,8 @@ FROM (SELECT 1) AS one
 LEFT JOIN (
     SELECT queue, state, count(*) AS n, min(scheduled_at) FILTER (WHERE state = 'ready') AS oldest_ready_at
     FROM jobctl_jobs
-    WHERE state = 'scheduled' OR state = 'ready' OR state = 'claimed' OR state = 'blocked' OR state = 'failed'
+    WHERE state = 'scheduled' OR state = 'ready' OR state = 'claimed' OR state = 'blocked' OR state = 'waiting'
+       OR state = 'failed'
     GROUP BY queue, state
 ) AS c ON true;
 
@@ -23,7 +24,8 @@ SELECT 'now' AS what, NULL AS a, NULL AS b, 0::bigint AS n, now() AS at, NULL::d
 UNION ALL
 SELECT 'jobs', queue, state, count(*), min(scheduled_at) FILTER (WHERE state = 'ready'), NULL
 FROM jobctl_jobs
-WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'failed')
+WHERE state = 'scheduled' OR state = 'ready' OR state = 'claimed' OR state = 'blocked' OR state = 'waiting'
+   OR state = 'failed'  -- ORed, as in queue_counts, so the states' partial indexes serve it
 GROUP BY queue, state
 UNION ALL
 SELECT 'processes', kind, hostname,

@@ -5,7 +5,7 @@
 -- Active and failed jobs per queue and state, with each queue's oldest ready due time.
 SELECT queue, state, count(*) AS n, min(scheduled_at) FILTER (WHERE state = 'ready') AS oldest_ready_at
 FROM jobctl_jobs
-WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'failed')
+WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'waiting', 'failed')
 GROUP BY queue, state;
 
 -- name: metrics_reading
@@ -16,7 +16,7 @@ SELECT 'now' AS what, NULL AS a, NULL AS b, 0 AS n, :now AS at, NULL AS age
 UNION ALL
 SELECT 'jobs', queue, state, count(*), min(scheduled_at) FILTER (WHERE state = 'ready'), NULL
 FROM jobctl_jobs
-WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'failed')
+WHERE state IN ('scheduled', 'ready', 'claimed', 'blocked', 'waiting', 'failed')
 GROUP BY queue, state
 UNION ALL
 SELECT 'processes', kind, hostname, sum(last_heartbeat_at >= :now - :threshold), NULL,
