@@ -57,7 +57,7 @@ class TestQueue:
         return database.get_store()
 
     def enqueued_jobs(self, job_class: type[Job] | None = None, *, queue: str | None = None) -> list[JobInfo]:
-        """Jobs enqueued and not yet run (scheduled, ready or blocked), oldest first."""
+        """Jobs enqueued and not yet run (scheduled, ready, blocked or waiting), oldest first."""
         found = self.store.waiting_jobs()
         return [j for j in found if (job_class is None or _is_of(j.class_path, job_class))
                 and (queue is None or j.queue == queue)]

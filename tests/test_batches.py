@@ -132,6 +132,14 @@ def test_a_chain_of_three_runs_in_order(configured: str) -> None:
     assert jobctl.get_job(handles[1].id).dependents == (handles[2].id,)
 
 
+def test_the_testing_helpers_list_waiting_jobs_as_enqueued(configured: str) -> None:
+    first, second = jobctl.chain(bj.Part("a"), bj.Part("b")).perform_later()
+    queue = TestQueue(configured)
+    assert [(j.id, j.state) for j in queue.enqueued_jobs()] == [(first.id, "ready"), (second.id, "waiting")]
+    assert [j.id for j in queue.enqueued_jobs(bj.Part)] == [first.id, second.id]
+    assert queue.perform_enqueued_jobs() == 2 and queue.enqueued_jobs() == []
+
+
 def test_a_group_in_a_chain_waits_for_all_its_members(configured: str) -> None:
     handles = jobctl.chain(bj.Part("start"), jobctl.group([bj.Part("g1"), bj.Part("g2"), bj.Part("g3")]),
                            bj.Part("end")).perform_later()

@@ -198,7 +198,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def waiting_jobs(self) -> list[JobInfo]:
-        """Jobs enqueued and not yet run (scheduled, ready or blocked), oldest first."""
+        """Jobs enqueued and not yet run (scheduled, ready, blocked or waiting), oldest first."""
 
     @abc.abstractmethod
     def match_jobs(self, *, states: Sequence[str], queue: str | None = None, class_path: str | None = None,

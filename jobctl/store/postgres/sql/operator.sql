@@ -204,7 +204,8 @@ FROM jobctl_recurring_tasks WHERE key = %(key)s;
 UPDATE jobctl_jobs SET scheduled_at = now() WHERE state = 'scheduled' RETURNING id;
 
 -- name: waiting_jobs
--- Jobs waiting to run (scheduled, ready or blocked), oldest first (the testing helpers' view).
+-- Jobs enqueued and not yet run (scheduled, ready, blocked or waiting), oldest first (the testing
+-- helpers' view).
 SELECT id, class, queue, priority, state, arguments, attempts, crashes, key, enqueued_at, scheduled_at,
        claimed_at, finished_at, process_id, batch_id
-FROM jobctl_jobs WHERE state IN ('scheduled', 'ready', 'blocked') ORDER BY id;
+FROM jobctl_jobs WHERE state IN ('scheduled', 'ready', 'blocked', 'waiting') ORDER BY id;
