@@ -402,7 +402,9 @@ def render(records: list[dict[str, Any]], max_foreign: float) -> str:
     w("## How cost grows with work (SPEC §16 curves)")
     w("")
     w("Each cell: median [min–max] over rounds (medians of ≥ 3 outside BENCH_QUICK). \"flat\": worst point ÷ "
-      "best point of the curve. Foreign CPU: median % of the machine used by other processes during the trials.")
+      "best point of the curve. Foreign CPU: median % of the machine used by other processes during the trials. "
+      "Why each curve that is not flat is not, with its profile: bench/README.md, \"What the curves and the "
+      "ceiling show\".")
     w("")
 
     def sizes(prefix: str) -> list[int]:
