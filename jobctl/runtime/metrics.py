@@ -52,7 +52,6 @@ FLUSH_EVERY_S = 1.0
 """A busy executor thread writes its tallies this often."""
 OUTCOMES = {"finished": "finished", "retry": "retried", "failed": "failed", "discarded": "discarded"}
 """A run's outcome state -> the `outcome` label of jobctl_runs_total (and `crashed`, counted by the supervisor)."""
-STATES = ("scheduled", "ready", "claimed", "blocked", "waiting", "failed")
 
 ENABLED = False
 """Whether this process counts runs (set by `enable`, before the supervisor forks)."""

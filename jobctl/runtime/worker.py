@@ -209,14 +209,7 @@ class Worker(ChildProcess):
                 return  # stopping (or orphaned) while the database is away: the shutdown copes
             self.hints.clear()
             try:
-                while self.done:
-                    self.pending.append(self.done.popleft())
-                if self.pending:
-                    self._finish_pending()
-                while self.members_done:
-                    self.members_pending.append(self.members_done.popleft())
-                if self.members_pending:
-                    self._finish_members()
+                self._finish_done()
                 if self.outcomes:
                     self._apply_outcomes()
                 released = self.db().release_claims(self.process_id, sorted(self.in_hand))
@@ -231,6 +224,17 @@ class Worker(ChildProcess):
                 logs.event(logging.INFO, "claims_released", f"{self.label}: {released} claimed jobs "
                            "back to ready after the database connection was lost")
             return
+
+    def _finish_done(self) -> None:
+        """Write every finished run the executor threads left, batch members by their own statement."""
+        while self.done:
+            self.pending.append(self.done.popleft())
+        if self.pending:
+            self._finish_pending()
+        while self.members_done:
+            self.members_pending.append(self.members_done.popleft())
+        if self.members_pending:
+            self._finish_members()
 
     def _finish_pending(self) -> None:
         self.db().finish(self.pending, token=self.token, process_id=self.process_id)
@@ -361,14 +365,7 @@ class Worker(ChildProcess):
             self.wake.clear()
         try:
             self._apply_outcomes()
-            if self.done:
-                self.db().finish(list(self.done), token=self.token, process_id=self.process_id)
-                self._count(list(self.done), "finished")
-                self.done.clear()
-            if self.members_done:
-                self.db().finish(list(self.members_done), token=self.token, process_id=self.process_id, members=True)
-                self._count(list(self.members_done), "finished")
-                self.members_done.clear()
+            self._finish_done()
             released = self.db().deregister([self.process_id])
         except DatabaseError as exc:
             logs.event(logging.ERROR, "worker_stop_failed", f"{self.label}: {exc}")
