@@ -98,13 +98,7 @@ def _latency(url: str, workdir: Path, count: int, gap_s: float) -> dict[str, Any
             time.sleep(gap_s)
     finally:
         jobctl.configure()
-    deadline = time.monotonic() + 30
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = stamps.read_text().splitlines() if stamps.exists() else []
-        if len(lines) >= count:
-            break
-        time.sleep(0.05)
+    lines = jt.read_stamps(stamps, count)
     ms = [(float(started) - after[int(job_id)]) * 1000 for job_id, _, started in (x.split() for x in lines)]
     return {"latency_n": len(ms), "latency_p50_ms": round(percentile(ms, 50), 3),
             "latency_p99_ms": round(percentile(ms, 99), 3), "latency_ok": len(ms) == count}

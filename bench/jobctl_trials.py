@@ -332,6 +332,18 @@ def idle_workers_only(url: str, admin_url: str, dbname: str, *, idle_s: float, p
     return out
 
 
+def read_stamps(stamps: Path, count: int, timeout: float = 30) -> list[str]:
+    """The lines `Stamp` jobs wrote to `stamps`, once there are `count` of them (or what there is after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = stamps.read_text().splitlines() if stamps.exists() else []
+        if len(lines) >= count:
+            break
+        time.sleep(0.05)
+    return lines
+
+
 def idle_and_latency(url: str, admin_url: str, dbname: str, *, idle_s: float, count: int, gap_s: float,
                      pgss: bool) -> dict[str, Any]:
     """With `jobctl start` idle: transactions/s it costs, worker RSS, then pickup latency of single jobs."""
@@ -392,13 +404,7 @@ def idle_and_latency(url: str, admin_url: str, dbname: str, *, idle_s: float, co
                     floor.append((time.perf_counter() - t0) * 1000)
                     time.sleep(gap_s)
                 conn.execute("DROP TABLE bench_floor")
-            deadline = time.monotonic() + 30
-            lines: list[str] = []
-            while time.monotonic() < deadline:
-                lines = stamps.read_text().splitlines() if stamps.exists() else []
-                if len(lines) >= count:
-                    break
-                time.sleep(0.05)
+            lines = read_stamps(stamps, count)
     finally:
         db.close()
         admin.close()
